@@ -1,0 +1,84 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sluice-proxy/sluice/proxy"
+)
+
+// Config is the whole file. Each section belongs to the package that uses
+// it and validates itself; this type only composes them.
+type Config struct {
+	Log          LogConfig `yaml:"log"`
+	proxy.Config `yaml:",inline"`
+}
+
+// LogConfig selects zerolog's output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // trace | debug | info | warn | error
+	Format string `yaml:"format"` // auto (console on a terminal, else JSON) | json | console
+}
+
+// Default is every section's defaults.
+func Default() Config {
+	return Config{
+		Log:    LogConfig{Level: "info", Format: "auto"},
+		Config: proxy.DefaultConfig(),
+	}
+}
+
+// Parse decodes YAML over the defaults, applies environment overrides from
+// lookup and validates; the error lists every problem found.
+func Parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+	cfg := Default()
+	var errs []error
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	decodeStrict(&doc, reflect.ValueOf(&cfg).Elem(), "", &errs)
+	if lookup != nil {
+		applyEnv(reflect.ValueOf(&cfg).Elem(), nil, lookup, &errs)
+	}
+	if len(errs) == 0 {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return &cfg, nil
+	}
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Load reads path and parses it with the process environment.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, os.LookupEnv)
+}
+
+// Validate runs every section's checks.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Log.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: must be trace, debug, info, warn or error, not %q", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: must be auto, json or console, not %q", c.Log.Format))
+	}
+	errs = append(errs, c.Config.Validate())
+	return errors.Join(errs...)
+}

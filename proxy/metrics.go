@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Metrics of the proxy, documented in README.md under "Metrics".
+var (
+	clientsGauge = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "client_connections",
+		Help: "Client connections currently open.",
+	})
+	serversOpened = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "server_connections_opened_total",
+		Help: "Server connections opened.",
+	})
+	serversClosed = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "server_connections_closed_total",
+		Help: "Server connections closed.",
+	})
+	serverConnectErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "server_connect_errors_total",
+		Help: "Failed attempts to open a server connection.",
+	})
+	poolWaitSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "pool_wait_seconds",
+		Help:    "Time clients waited for a server connection.",
+		Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30},
+	})
+	queryDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "request_duration_seconds",
+		Help:    "Time from a request's first message to its ReadyForQuery, as the client sees it.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	})
+	errorsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "errors_total",
+		Help: "ErrorResponses sent to clients, by SQLSTATE class.",
+	}, []string{"class"})
+	bytesIn = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "client_bytes_received_total",
+		Help: "Bytes received from clients.",
+	})
+	bytesOut = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "client_bytes_sent_total",
+		Help: "Bytes sent to clients.",
+	})
+	cancelsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "cancel_requests_forwarded_total",
+		Help: "Cancel requests forwarded to a server.",
+	})
+	panicsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "panics_total",
+		Help: "Connection goroutines that panicked and were recovered (each is a bug).",
+	})
+)

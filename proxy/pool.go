@@ -1,0 +1,327 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// poolKey names a pool: one per (database, user) as clients see them.
+type poolKey struct{ db, user string }
+
+// poolSettings is a pool's part of a config snapshot; a reload swaps it.
+type poolSettings struct {
+	target         target
+	mode           string
+	size, minSize  int
+	idleTimeout    time.Duration
+	lifetime       time.Duration
+	waitTimeout    time.Duration
+	resetQuery     string
+	checkDelay     time.Duration
+	checkQuery     string
+	maxMessageSize int
+}
+
+// pool hands out server connections: idle ones first (LIFO, warmest), new
+// ones while under size, else clients queue FIFO until query_wait_timeout.
+type pool struct {
+	key      poolKey
+	settings atomic.Pointer[poolSettings]
+
+	mu      sync.Mutex
+	idle    []*serverConn
+	total   int // open or connecting
+	active  int
+	waiters []*waiter
+	closed  bool
+	// params is the ParameterStatus set of this pool's servers as first
+	// seen; a new client's startup reply is built from it.
+	params map[string]string
+
+	maxWaitNanos   atomic.Int64 // longest current wait, for SHOW POOLS style stats
+	totalQueries   atomic.Int64
+	totalXacts     atomic.Int64
+	totalWaitNanos atomic.Int64
+	onWait         func(time.Duration)
+}
+
+type waiter struct {
+	ch    chan *serverConn // nil value: a slot freed up, try again
+	since time.Time
+}
+
+func newPool(key poolKey, s *poolSettings) *pool {
+	p := &pool{key: key}
+	p.settings.Store(s)
+	return p
+}
+
+// errPoolWait is the client-visible error for query_wait_timeout.
+func (p *pool) errWait(d time.Duration) *pgError {
+	return &pgError{Severity: "ERROR", Code: codeTooManyConnections, Message: fmt.Sprintf(
+		"sluice: no server connection for database %q user %q became free within query_wait_timeout (%s)", p.key.db, p.key.user, d)}
+}
+
+// checkout returns a server for exclusive use; the caller must give it back
+// with checkin or discard on every path.
+func (p *pool) checkout(ctx context.Context) (*serverConn, error) {
+	s := p.settings.Load()
+	start := time.Now()
+	deadline := start.Add(s.waitTimeout)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, fatal(codeAdminShutdown, "sluice: pool is closed")
+		}
+		if n := len(p.idle); n > 0 {
+			sc := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.active++
+			p.mu.Unlock()
+			if sc, ok := p.vet(sc, s); ok {
+				p.noteWait(start)
+				return sc, nil
+			}
+			continue
+		}
+		if p.total < s.size {
+			p.total++
+			p.active++
+			p.mu.Unlock()
+			sc, err := p.dial(ctx, s)
+			if err != nil {
+				p.mu.Lock()
+				p.total--
+				p.active--
+				p.wakeOneLocked(nil)
+				p.mu.Unlock()
+				return nil, err
+			}
+			p.noteWait(start)
+			return sc, nil
+		}
+		w := &waiter{ch: make(chan *serverConn, 1), since: start}
+		p.waiters = append(p.waiters, w)
+		p.mu.Unlock()
+
+		remaining := time.Until(deadline)
+		if timer == nil {
+			timer = time.NewTimer(remaining)
+		} else {
+			timer.Reset(remaining)
+		}
+		select {
+		case sc := <-w.ch:
+			if sc == nil {
+				continue
+			}
+			p.noteWait(start)
+			return sc, nil
+		case <-timer.C:
+			if sc := p.cancelWait(w); sc != nil {
+				p.noteWait(start)
+				return sc, nil
+			}
+			return nil, p.errWait(s.waitTimeout)
+		case <-ctx.Done():
+			if sc := p.cancelWait(w); sc != nil {
+				p.checkin(sc)
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// cancelWait removes w from the queue; if a server was handed over in the
+// meantime it is returned.
+func (p *pool) cancelWait(w *waiter) *serverConn {
+	p.mu.Lock()
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	p.mu.Unlock()
+	// Already handed over: the value is in the channel (maybe a nil slot).
+	sc := <-w.ch
+	if sc == nil {
+		p.mu.Lock()
+		p.wakeOneLocked(nil)
+		p.mu.Unlock()
+	}
+	return sc
+}
+
+func (p *pool) noteWait(start time.Time) {
+	d := time.Since(start)
+	p.totalWaitNanos.Add(int64(d))
+	if p.onWait != nil {
+		p.onWait(d)
+	}
+	poolWaitSeconds.Observe(d.Seconds())
+}
+
+// vet checks an idle server before reuse: too old servers are closed, and
+// one idle for longer than server_check_delay is tested first.
+func (p *pool) vet(sc *serverConn, s *poolSettings) (*serverConn, bool) {
+	if s.lifetime > 0 && time.Since(sc.created) > s.lifetime {
+		p.discard(sc)
+		return nil, false
+	}
+	if s.checkDelay > 0 && time.Since(sc.lastUsed) > s.checkDelay {
+		sc.setState(serverTesting)
+		if err := sc.roundTrip(s.checkQuery, s.target.connectTimeout); err != nil || sc.txStatus.Load() != 'I' {
+			p.discard(sc)
+			return nil, false
+		}
+	}
+	sc.setState(serverActive)
+	return sc, true
+}
+
+func (p *pool) dial(ctx context.Context, s *poolSettings) (*serverConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.target.connectTimeout)
+	defer cancel()
+	sc, err := dialServer(ctx, s.target, s.maxMessageSize)
+	if err != nil {
+		serverConnectErrors.Inc()
+		return nil, err
+	}
+	sc.pool = p
+	p.mu.Lock()
+	if p.params == nil {
+		p.params = make(map[string]string, len(sc.reported))
+		for k, v := range sc.reported {
+			p.params[k] = v
+		}
+	}
+	p.mu.Unlock()
+	serversOpened.Inc()
+	sc.setState(serverActive)
+	return sc, nil
+}
+
+// checkin gives a clean server (ReadyForQuery 'I', nothing outstanding)
+// back: to the longest waiting client, else to the idle stack.
+func (p *pool) checkin(sc *serverConn) {
+	s := p.settings.Load()
+	p.mu.Lock()
+	if p.closed || p.total > s.size || (s.lifetime > 0 && time.Since(sc.created) > s.lifetime) {
+		p.mu.Unlock()
+		p.discard(sc)
+		return
+	}
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		sc.setState(serverActive)
+		w.ch <- sc
+		return
+	}
+	p.active--
+	sc.lastUsed = time.Now()
+	sc.setState(serverIdle)
+	p.idle = append(p.idle, sc)
+	p.mu.Unlock()
+}
+
+// discard closes a server that can't be reused and frees its slot.
+func (p *pool) discard(sc *serverConn) {
+	sc.close()
+	serversClosed.Inc()
+	p.mu.Lock()
+	p.total--
+	p.active--
+	p.wakeOneLocked(nil)
+	p.mu.Unlock()
+}
+
+// wakeOneLocked tells the first waiter a slot is free.
+func (p *pool) wakeOneLocked(sc *serverConn) {
+	if len(p.waiters) == 0 {
+		return
+	}
+	w := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	w.ch <- sc
+}
+
+// maintain closes idle servers past server_idle_timeout (down to
+// min_pool_size) or server_lifetime, and opens servers up to min_pool_size.
+func (p *pool) maintain(ctx context.Context) {
+	s := p.settings.Load()
+	now := time.Now()
+	var drop []*serverConn
+	p.mu.Lock()
+	keep := p.idle[:0]
+	for _, sc := range p.idle {
+		expired := s.lifetime > 0 && now.Sub(sc.created) > s.lifetime
+		idleTooLong := s.idleTimeout > 0 && now.Sub(sc.lastUsed) > s.idleTimeout && p.total-len(drop) > s.minSize
+		if expired || idleTooLong || p.total-len(drop) > s.size {
+			drop = append(drop, sc)
+			continue
+		}
+		keep = append(keep, sc)
+	}
+	p.idle = keep
+	p.total -= len(drop)
+	need := s.minSize - p.total
+	if need > 0 {
+		p.total += need
+	}
+	maxWait := time.Duration(0)
+	for _, w := range p.waiters {
+		if d := now.Sub(w.since); d > maxWait {
+			maxWait = d
+		}
+	}
+	p.mu.Unlock()
+	p.maxWaitNanos.Store(int64(maxWait))
+	for _, sc := range drop {
+		sc.close()
+		serversClosed.Inc()
+	}
+	for i := 0; i < need; i++ {
+		sc, err := p.dial(ctx, s)
+		p.mu.Lock()
+		if err != nil {
+			p.total--
+			p.mu.Unlock()
+			continue
+		}
+		p.active++ // checkin counts it back out of active
+		p.mu.Unlock()
+		p.checkin(sc)
+	}
+}
+
+// close shuts the pool: idle servers close now, active ones at checkin.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.total -= len(idle)
+	waiters := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	for _, sc := range idle {
+		sc.close()
+	}
+	for _, w := range waiters {
+		w.ch <- nil
+	}
+}

@@ -1,0 +1,377 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// clientState is where a client is; monitor/ reads it, nothing else keeps
+// its own bookkeeping.
+type clientState int32
+
+const (
+	clientLogin   clientState = iota // startup and authentication
+	clientIdle                       // no request in flight
+	clientWaiting                    // waiting for a server from the pool
+	clientActive                     // a server is working for it
+)
+
+func (c clientState) String() string {
+	return [...]string{"login", "idle", "waiting", "active"}[c]
+}
+
+// flushThreshold bounds what a client may queue before Sync: past it the
+// pending messages stream to a server rather than grow in memory.
+const flushThreshold = 256 << 10
+
+// session is one client connection. Its goroutine reads the client; while
+// a server is linked, a pump goroutine relays the server's replies (see
+// relay.go). Both sides meet under mu.
+type session struct {
+	srv  *Server
+	id   uint64
+	conn net.Conn
+	log  zerolog.Logger
+	fr   *frameReader
+
+	wmu sync.Mutex // serialises writes to the client
+	cw  *bufio.Writer
+
+	db, user, app string
+	pool          *pool
+	mode          string
+	pid           uint32
+	secret        [4]byte
+
+	state atomic.Int32
+	since atomic.Int64
+
+	mu          sync.Mutex
+	server      *serverConn
+	pumpDone    chan struct{}
+	outstanding int  // ReadyForQuery messages still owed by the server
+	unsynced    bool // extended messages sent to the server after the last Sync
+	stopping    bool
+	reqs        []*request
+	free        []*request
+	wanted      map[string]string // the client's settings, keys lower case
+	failure     error             // why the server side failed, if it did
+
+	pending    []byte // client messages not yet sent
+	open       *request
+	skipToSync bool
+	loggedIn   bool
+}
+
+// request is one client request up to its ReadyForQuery: the unit that the
+// stages see and that stats and the cache account for.
+type request struct {
+	start    time.Time
+	internal bool // Sluice's own (settings): replies are not relayed
+	rows     int64
+	sqlstate string
+	kind     byte // 'Q', 'F' or 'S'
+}
+
+func (s *session) setState(c clientState) {
+	s.state.Store(int32(c))
+	s.since.Store(time.Now().UnixNano())
+}
+
+func (s *session) newRequest(kind byte) *request {
+	var r *request
+	if n := len(s.free); n > 0 {
+		r = s.free[n-1]
+		s.free = s.free[:n-1]
+		*r = request{}
+	} else {
+		r = &request{}
+	}
+	r.kind = kind
+	r.start = time.Now()
+	return r
+}
+
+// serve runs the session to its end; it never panics out.
+func (s *session) serve() {
+	defer func() {
+		if r := recover(); r != nil {
+			panicsTotal.Inc()
+			s.log.Error().Interface("panic", r).Msg("BUG: session panicked")
+		}
+		s.finish()
+	}()
+	if err := s.login(); err != nil {
+		s.disconnect(err)
+		return
+	}
+	s.loop()
+}
+
+// loop reads client messages until the client leaves or breaks the rules.
+func (s *session) loop() {
+	for {
+		typ, frame, err := s.fr.next()
+		if err != nil {
+			if fe, ok := err.(*frameError); ok {
+				s.disconnect(fatal(codeProtocolViolation, fe.msg))
+			}
+			return
+		}
+		bytesIn.Add(float64(len(frame)))
+		if s.skipToSync && typ != 'S' && isExtended(typ) {
+			continue
+		}
+		switch typ {
+		case 'Q', 'F':
+			s.pending = append(s.pending, frame...)
+			err = s.dispatch(typ)
+		case 'P', 'B', 'D', 'E', 'C':
+			s.pending = append(s.pending, frame...)
+			if len(s.pending) > flushThreshold {
+				err = s.dispatch(0)
+			}
+		case 'H':
+			s.pending = append(s.pending, frame...)
+			err = s.dispatch(0)
+		case 'S':
+			if s.skipToSync {
+				s.skipToSync = false
+				s.writeClient(appendReady(nil, 'I'))
+				continue
+			}
+			s.pending = append(s.pending, frame...)
+			err = s.dispatch('S')
+		case 'd', 'c', 'f':
+			// COPY data goes to the server in COPY IN; outside COPY,
+			// PostgreSQL ignores these messages, and so do we.
+			if s.linked() {
+				s.pending = append(s.pending, frame...)
+				if s.fr.buffered() == 0 || len(s.pending) > 64<<10 || typ != 'd' {
+					err = s.dispatch(0)
+				}
+			}
+		case 'X':
+			return
+		default:
+			s.disconnect(fatal(codeProtocolViolation, fmt.Sprintf("invalid frontend message type %d", typ)))
+			return
+		}
+		if err != nil {
+			s.disconnect(err)
+			return
+		}
+	}
+}
+
+func isExtended(typ byte) bool {
+	switch typ {
+	case 'P', 'B', 'D', 'E', 'C', 'H', 'S':
+		return true
+	}
+	return false
+}
+
+func (s *session) linked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.server != nil
+}
+
+// dispatch runs the pending messages through the request stages. kind is
+// the message that completes a request ('Q', 'F', 'S'), or 0 to stream what
+// is pending without completing one (Flush, COPY data, long pipelines).
+func (s *session) dispatch(kind byte) error {
+	if kind != 0 {
+		r := s.open
+		if r == nil {
+			r = s.newRequest(kind)
+		}
+		s.open = nil
+		r.kind = kind
+		for _, st := range requestStages {
+			done, err := st.run(s, r)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+		}
+		return nil
+	}
+	if s.open == nil {
+		s.open = s.newRequest('S')
+	}
+	return s.send(nil, true)
+}
+
+// send links a server if none is linked and writes the pending messages to
+// it. r, when non-nil, is a request completed by these messages.
+func (s *session) send(r *request, unsynced bool) error {
+	s.mu.Lock()
+	sc := s.server
+	if sc == nil {
+		s.mu.Unlock()
+		s.setState(clientWaiting)
+		got, err := s.pool.checkout(context.Background())
+		if err != nil {
+			s.requestFailed(r, err)
+			return nil
+		}
+		s.mu.Lock()
+		sc = got
+		s.server = sc
+		if q := settingsQuery(sc, s.wanted); q != "" {
+			sc.wbuf = appendQuery(sc.wbuf[:0], q)
+			ir := s.newRequest('Q')
+			ir.internal = true
+			s.reqs = append(s.reqs, ir)
+			s.outstanding++
+		} else {
+			sc.wbuf = sc.wbuf[:0]
+		}
+		s.pumpDone = make(chan struct{})
+		go s.pump(sc, s.pumpDone)
+	} else {
+		sc.wbuf = sc.wbuf[:0]
+	}
+	if r != nil {
+		s.reqs = append(s.reqs, r)
+		s.outstanding++
+	}
+	s.unsynced = unsynced
+	s.setState(clientActive)
+	s.mu.Unlock()
+
+	out := append(sc.wbuf, s.pending...)
+	sc.wbuf = out[:0]
+	s.pending = s.pending[:0]
+	if cap(s.pending) > 1<<20 {
+		s.pending = nil
+	}
+	if _, err := sc.conn.Write(out); err != nil {
+		return s.serverLost(sc, err)
+	}
+	return nil
+}
+
+// requestFailed answers a request that could not get a server: an
+// ErrorResponse, then ReadyForQuery for a Query or Sync, or skipping to
+// Sync as PostgreSQL does after an error in an extended batch.
+func (s *session) requestFailed(r *request, err error) {
+	pe := asPgError(err)
+	if pe.Severity == "FATAL" || pe.Severity == "PANIC" {
+		pe = &pgError{Severity: "ERROR", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+	}
+	s.pending = s.pending[:0]
+	out := appendErrorResponse(nil, pe)
+	if r != nil {
+		out = appendReady(out, 'I')
+	} else {
+		s.skipToSync = true
+		s.open = nil
+	}
+	s.setState(clientIdle)
+	s.writeClient(out)
+	errorsTotal.WithLabelValues(pe.Code[:2]).Inc()
+}
+
+// writeClient writes and flushes b when no server reply is being relayed.
+func (s *session) writeClient(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if _, err := s.cw.Write(b); err != nil {
+		return err
+	}
+	bytesOut.Add(float64(len(b)))
+	return s.cw.Flush()
+}
+
+// disconnect is the one way a session ends with an error: log once, tell
+// the client if it can still hear, and let finish clean up.
+func (s *session) disconnect(err error) {
+	pe := asPgError(err)
+	if pe.Severity != "FATAL" {
+		pe = &pgError{Severity: "FATAL", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
+	}
+	s.log.Info().Str("code", pe.Code).Str("reason", pe.Message).Msg("client disconnected")
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.writeClient(appendErrorResponse(nil, pe))
+	if len(pe.Code) >= 2 {
+		errorsTotal.WithLabelValues(pe.Code[:2]).Inc()
+	}
+}
+
+// serverLost handles a server that failed under a client: the client is
+// told and closed (its transaction is gone), the server discarded.
+func (s *session) serverLost(sc *serverConn, err error) error {
+	s.mu.Lock()
+	if s.failure == nil {
+		s.failure = err
+	}
+	s.mu.Unlock()
+	return fatal(codeConnectionFailure, "sluice: server connection lost: "+err.Error())
+}
+
+// finish releases everything the session holds, whatever path ended it.
+func (s *session) finish() {
+	s.mu.Lock()
+	s.stopping = true
+	sc := s.server
+	s.server = nil
+	done := s.pumpDone
+	outstanding, unsynced, failed := s.outstanding, s.unsynced, s.failure != nil
+	s.mu.Unlock()
+	if sc != nil {
+		sc.conn.SetReadDeadline(time.Now())
+		<-done
+		sc.conn.SetReadDeadline(time.Time{})
+		s.giveBack(sc, outstanding, unsynced || failed)
+	}
+	s.conn.Close()
+	s.srv.forget(s)
+	s.log.Debug().Msg("client closed")
+}
+
+// giveBack returns a server the client left behind only when it is clean:
+// a query in flight is cancelled and the server closed (PostgreSQL then
+// rolls back); an open transaction is rolled back; a session-mode server
+// runs server_reset_query.
+func (s *session) giveBack(sc *serverConn, outstanding int, dirty bool) {
+	st := s.pool.settings.Load()
+	if outstanding > 0 {
+		sc.cancel(st.target.connectTimeout)
+		s.pool.discard(sc)
+		return
+	}
+	if dirty || sc.fr.buffered() != 0 {
+		s.pool.discard(sc)
+		return
+	}
+	timeout := st.target.connectTimeout
+	if sc.txStatus.Load() != 'I' {
+		if err := sc.roundTrip("ROLLBACK", timeout); err != nil {
+			s.pool.discard(sc)
+			return
+		}
+	}
+	if s.mode == "session" && st.resetQuery != "" {
+		if err := sc.roundTrip(st.resetQuery, timeout); err != nil {
+			s.pool.discard(sc)
+			return
+		}
+		clear(sc.applied)
+	}
+	s.pool.checkin(sc)
+}
+
+// ctx bounds work done on the client's behalf outside the relay.
+func (s *session) ctx() context.Context { return context.Background() }

@@ -1,0 +1,46 @@
+package proxy
+
+import "time"
+
+// A request (everything up to a Query, FunctionCall or Sync) passes through
+// requestStages in order; a stage that answers the request itself (a cache
+// hit, a blocked statement) returns done and the rest are skipped. When the
+// server's ReadyForQuery for the request arrives, the relay runs
+// completionStages (cache fill, stats). Rewrite and cache plug in here
+// without touching the relay loop.
+type stage struct {
+	name string
+	run  func(s *session, r *request) (done bool, err error)
+}
+
+var requestStages = []stage{
+	{"relay", relayStage},
+}
+
+type completion struct {
+	name string
+	run  func(s *session, r *request)
+}
+
+var completionStages = []completion{
+	{"stats", statsStage},
+}
+
+// relayStage takes a server (pool checkout happens in send, only when none
+// is linked) and streams the request to it.
+func relayStage(s *session, r *request) (bool, error) {
+	return true, s.send(r, false)
+}
+
+// statsStage counts a finished request.
+func statsStage(s *session, r *request) {
+	d := time.Since(r.start)
+	queryDuration.Observe(d.Seconds())
+	s.pool.totalQueries.Add(1)
+	if r.sqlstate != "" && len(r.sqlstate) >= 2 {
+		errorsTotal.WithLabelValues(r.sqlstate[:2]).Inc()
+	}
+	if s.srv.recorder != nil {
+		s.srv.recorder.Request(RequestInfo{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate})
+	}
+}
