@@ -231,4 +231,3 @@ func newBackendKey() (uint32, [4]byte) {
 	copy(key[:], b[4:])
 	return pid, key
 }
-

@@ -16,9 +16,9 @@ import (
 type serverState int32
 
 const (
-	serverIdle   serverState = iota // in the pool
-	serverActive                    // linked to a client
-	serverTesting                   // health check or reset in progress
+	serverIdle    serverState = iota // in the pool
+	serverActive                     // linked to a client
+	serverTesting                    // health check or reset in progress
 )
 
 func (s serverState) String() string {
