@@ -1,0 +1,349 @@
+package rewrite
+
+import "strings"
+
+// Engine applies one configuration's rules. It is immutable once built and
+// safe for concurrent use; a reload builds a new Engine (Reload keeps the
+// analysis cache, so nothing is parsed again).
+type Engine struct {
+	rules        []*rule
+	maxRows      int
+	globalNotice string
+	notice       bool
+	maxStmt      int
+	cacheBytes   int64
+	cache        *analysisCache
+}
+
+// NewEngine validates cfg and compiles its rules. An invalid configuration
+// is returned as an error and no Engine: the caller keeps the old one.
+func NewEngine(cfg Config) (*Engine, error) {
+	return newEngine(cfg, nil)
+}
+
+// Reload builds an Engine for cfg that shares e's analysis cache when its
+// size setting is unchanged.
+func (e *Engine) Reload(cfg Config) (*Engine, error) {
+	var c *analysisCache
+	if e != nil && e.cacheBytes == cfg.Engine.AnalysisCacheBytes {
+		c = e.cache
+	}
+	return newEngine(cfg, c)
+}
+
+func newEngine(cfg Config, cache *analysisCache) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		maxRows:    cfg.MaxRows,
+		notice:     cfg.Engine.TruncationNotice,
+		maxStmt:    cfg.Engine.MaxStatementBytes,
+		cacheBytes: cfg.Engine.AnalysisCacheBytes,
+		cache:      cache,
+	}
+	if e.cache == nil {
+		e.cache = newAnalysisCache(cfg.Engine.AnalysisCacheBytes)
+	}
+	for i := range cfg.Rules {
+		r, err := compileRule(i, &cfg.Rules[i], cfg.Engine)
+		if err != nil {
+			return nil, err
+		}
+		e.rules = append(e.rules, r)
+	}
+	if cfg.MaxRows > 0 {
+		e.globalNotice = noticeText(cfg.Engine.NoticeTemplate, "max_rows", cfg.MaxRows)
+	}
+	if !e.notice {
+		e.globalNotice = ""
+		for _, r := range e.rules {
+			r.notice = ""
+		}
+	}
+	return e, nil
+}
+
+// Process analyzes sql (from the cache when seen before) and applies the
+// rules for session s. It is called for every simple Query text and every
+// Parse text. The returned Decision is shared: do not modify it.
+func (e *Engine) Process(sql string, s Session) *Decision {
+	an := e.analysisFor(sql)
+	if an.parseError {
+		metricParseErrors.Inc()
+	}
+	if len(e.rules) == 0 && e.maxRows == 0 {
+		return an.plain
+	}
+	m := e.memoFor(an)
+	if !m.any && e.maxRows == 0 {
+		return an.plain
+	}
+	var buf [maxMemoMatches]int32
+	matched := buf[:0]
+	overflow := false
+	for _, cand := range m.cand {
+		for _, j := range cand {
+			r := e.rules[j]
+			if !r.matchSession(&s) {
+				continue
+			}
+			if len(matched) < maxMemoMatches-len(m.cand) {
+				matched = append(matched, j)
+			} else {
+				overflow = true
+			}
+			if !r.cont {
+				break
+			}
+		}
+		if len(matched) < maxMemoMatches {
+			matched = append(matched, -1)
+		}
+	}
+	var d *Decision
+	if dm := m.last.Load(); dm != nil && !overflow && equalInt32(dm.matched, matched) {
+		d = dm.d
+	} else {
+		d = e.build(an, m, &s)
+		if !overflow {
+			m.last.Store(&decisionMemo{matched: append([]int32(nil), matched...), d: d})
+		}
+	}
+	for _, c := range d.counters {
+		c.c.Inc()
+	}
+	return d
+}
+
+func equalInt32(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Analyze returns the analysis of sql without applying rules, for callers
+// (monitor, result cache) that need only the facts.
+func (e *Engine) Analyze(sql string) []*Statement {
+	return e.analysisFor(sql).statements
+}
+
+// analysisFor returns the cached analysis of sql, analyzing it on a miss.
+func (e *Engine) analysisFor(sql string) *analysis {
+	if len(sql) > e.maxStmt {
+		metricSkipped.Inc()
+		an := &analysis{text: sql, hintA: -1}
+		an.setParseError("not analyzed: text longer than rewrite.max_statement_bytes")
+		return an
+	}
+	if an, ok := e.cache.get(sql); ok {
+		metricCacheHits.Inc()
+		return an
+	}
+	metricCacheMisses.Inc()
+	an := e.cache.put(sql, analyze(sql))
+	metricCacheBytes.Set(float64(e.cache.size()))
+	return an
+}
+
+// actions are what the matched rules ask for one statement; the first rule
+// to set an action wins, hints accumulate.
+type actions struct {
+	maxRows    int
+	limitRule  string
+	notice     string
+	hasMaxRows bool
+	hints      []string
+	hintRules  []string
+	replace    *rule
+	block      *Block
+	cache      *CacheAction
+	route      string
+	log        bool
+}
+
+// build makes the Decision for an under the rules the session matches. It
+// runs once per (text, matched rule set) thanks to the memo.
+func (e *Engine) build(an *analysis, m *ruleMemo, s *Session) *Decision {
+	d := &Decision{SQL: an.text, Statements: an.statements, Cache: an.comment}
+	seen := map[string]bool{}
+	count := func(kind map[string]bool, name string, vec func(string) counterInc) {
+		if !kind[name] {
+			kind[name] = true
+			d.counters = append(d.counters, vec(name))
+		}
+	}
+	matchedC, rewriteC, blockC := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	acts := make([]actions, len(m.cand))
+	for i, cand := range m.cand {
+		a := &acts[i]
+		for _, j := range cand {
+			r := e.rules[j]
+			if !r.matchSession(s) {
+				continue
+			}
+			if !seen[r.name] {
+				seen[r.name] = true
+				d.Rules = append(d.Rules, r.name)
+			}
+			count(matchedC, r.name, func(n string) counterInc { return counterInc{metricMatches.WithLabelValues(n)} })
+			if r.hasMaxRows && !a.hasMaxRows {
+				a.hasMaxRows, a.maxRows, a.limitRule, a.notice = true, r.maxRows, r.name, r.notice
+			}
+			if r.hint != "" {
+				a.hints = append(a.hints, r.hint)
+				a.hintRules = append(a.hintRules, r.name)
+			}
+			if (r.replaceRe != nil || r.replaceSQL != "") && a.replace == nil {
+				a.replace = r
+			}
+			if r.block != nil && a.block == nil {
+				a.block = r.block
+			}
+			if r.cache != nil && a.cache == nil {
+				a.cache = r.cache
+			}
+			if r.route != "" && a.route == "" {
+				a.route = r.route
+			}
+			a.log = a.log || r.log
+			if !r.cont {
+				break
+			}
+		}
+		if a.block != nil && d.Block == nil {
+			d.Block = a.block
+		}
+		if a.cache != nil {
+			d.Cache.Set = true
+			d.Cache.Off = d.Cache.Off || a.cache.Off
+			if a.cache.TTL > 0 {
+				d.Cache.TTL = a.cache.TTL
+			}
+		}
+		if a.route != "" && d.Route == "" {
+			d.Route = a.route
+		}
+		d.Log = d.Log || a.log
+	}
+	if d.Block != nil {
+		// Postgres runs a multi-statement Query as one implicit
+		// transaction, so an error in any statement means none of it
+		// happens: blocking one blocks the whole text.
+		count(blockC, d.Block.Rule, func(n string) counterInc { return counterInc{metricBlocks.WithLabelValues(n)} })
+		return d
+	}
+	if an.parseError {
+		return d
+	}
+
+	var out strings.Builder
+	last := 0
+	var hints []string
+	var stmts []*Statement
+	for i, si := range an.stmts {
+		a := &acts[i]
+		text, st, plan := si.st.Text, si.st, &si.limit
+		if a.replace != nil {
+			if nt, ok := e.applyReplace(si, a.replace); ok {
+				text, st, plan = nt.st.Text, nt.st, &nt.limit
+				if stmts == nil {
+					stmts = append([]*Statement(nil), an.statements...)
+				}
+				stmts[i] = st
+				count(rewriteC, a.replace.name, func(n string) counterInc { return counterInc{metricRewrites.WithLabelValues(n)} })
+			} else {
+				metricReplaceFailures.WithLabelValues(a.replace.name).Inc()
+			}
+		}
+		n, rule, notice := e.maxRows, "max_rows", e.globalNotice
+		if a.hasMaxRows {
+			n, rule, notice = a.maxRows, a.limitRule, a.notice
+		}
+		if n > 0 {
+			if lt, changed := plan.apply(text, n); changed {
+				text = lt
+				if d.Limits == nil {
+					d.Limits = make([]int, len(an.stmts))
+				}
+				d.Limits[i] = n
+				if d.MaxRows == 0 {
+					d.MaxRows, d.LimitRule, d.Notice = n, rule, notice
+				}
+				count(rewriteC, rule, func(n string) counterInc { return counterInc{metricRewrites.WithLabelValues(n)} })
+			}
+		}
+		if len(a.hints) > 0 {
+			hints = append(hints, a.hints...)
+			for _, hr := range a.hintRules {
+				count(rewriteC, hr, func(n string) counterInc { return counterInc{metricRewrites.WithLabelValues(n)} })
+			}
+		}
+		out.WriteString(an.text[last:si.a])
+		out.WriteString(text)
+		last = si.b
+	}
+	out.WriteString(an.text[last:])
+	sql := out.String()
+	if len(hints) > 0 {
+		sql = withHint(sql, an.hintA, an.hintB, strings.Join(dedupe(hints), " "))
+	}
+	if stmts != nil {
+		d.Statements = stmts
+	}
+	if sql != an.text {
+		d.SQL, d.Rewritten = sql, true
+	}
+	return d
+}
+
+func dedupe(list []string) []string {
+	out := list[:0:0]
+	for _, s := range list {
+		if !containsStr(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// applyReplace runs a replace or replace_with rule on one statement and
+// returns the analysis of the replacement, which must be exactly one
+// statement that parses and keeps every client parameter.
+func (e *Engine) applyReplace(si *stmtInfo, r *rule) (*stmtInfo, bool) {
+	var text string
+	if r.replaceRe != nil {
+		t, ok := replaceNormalized(si, r.replaceRe, r.replaceWith)
+		if !ok {
+			return nil, false
+		}
+		text = t
+	} else {
+		for k := range paramNumbers(si.st.Text) {
+			if !r.replaceArgs[k] {
+				return nil, false
+			}
+		}
+		text = r.replaceSQL
+	}
+	an := e.analysisFor(text)
+	if an.parseError || len(an.stmts) != 1 {
+		return nil, false
+	}
+	return an.stmts[0], true
+}

@@ -1,0 +1,319 @@
+package rewrite
+
+import (
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// walker collects relations, functions, locking and session-state facts
+// from one raw statement tree. It walks every message reflectively so a node
+// type it has no case for is still searched for relations and calls; only
+// the nodes whose meaning differs (write targets, CTE names, calls with
+// side effects) have a case.
+type walker struct {
+	reads, writes []Relation
+	cteNames      map[string]bool
+	functions     []string
+	locking       bool
+	state         []StateChange
+	temp          bool
+	// ddl makes bare RangeVars outside any SELECT count as written: a DDL
+	// statement changes (or locks and adds triggers to) every relation it
+	// names.
+	ddl bool
+	maxParam int
+	// depth bounds recursion: the parser already caps nesting, this keeps a
+	// malformed tree from exhausting the stack.
+	depth int
+}
+
+const maxWalkDepth = 2000
+
+func (w *walker) addRead(rv *pg.RangeVar) {
+	if rv == nil || rv.Relname == "" {
+		return
+	}
+	w.reads = appendRel(w.reads, Relation{Schema: rv.Schemaname, Name: rv.Relname})
+}
+
+func (w *walker) addWrite(rv *pg.RangeVar) {
+	if rv == nil || rv.Relname == "" {
+		return
+	}
+	if rv.Relpersistence == "t" {
+		w.temp = true
+	}
+	w.writes = appendRel(w.writes, Relation{Schema: rv.Schemaname, Name: rv.Relname})
+}
+
+func appendRel(list []Relation, r Relation) []Relation {
+	for _, x := range list {
+		if x == r {
+			return list
+		}
+	}
+	return append(list, r)
+}
+
+// node walks a Node wrapper.
+func (w *walker) node(n *pg.Node) {
+	if n == nil || n.Node == nil {
+		return
+	}
+	w.msg(n.ProtoReflect())
+}
+
+func (w *walker) nodes(ns []*pg.Node) {
+	for _, n := range ns {
+		w.node(n)
+	}
+}
+
+// msg dispatches on the concrete message type; anything without a case is
+// walked field by field.
+func (w *walker) msg(m protoreflect.Message) {
+	if !m.IsValid() {
+		return
+	}
+	w.depth++
+	defer func() { w.depth-- }()
+	if w.depth > maxWalkDepth {
+		return
+	}
+	switch x := m.Interface().(type) {
+	case *pg.Node:
+		// Node is a oneof wrapper: walk the one set field.
+		w.fields(m, "")
+		return
+	case *pg.RangeVar:
+		if w.ddl {
+			w.addWrite(x)
+		} else {
+			w.addRead(x)
+		}
+		return
+	case *pg.SelectStmt:
+		if len(x.LockingClause) > 0 {
+			w.locking = true
+		}
+		if x.IntoClause != nil {
+			w.addWrite(x.IntoClause.Rel)
+		}
+		saved := w.ddl
+		w.ddl = false
+		w.fields(m, "into_clause")
+		w.ddl = saved
+		return
+	case *pg.CommonTableExpr:
+		if w.cteNames == nil {
+			w.cteNames = map[string]bool{}
+		}
+		w.cteNames[x.Ctename] = true
+	case *pg.InsertStmt:
+		w.addWrite(x.Relation)
+		w.withoutDDL(func() { w.fields(m, "relation") })
+		return
+	case *pg.UpdateStmt:
+		w.addWrite(x.Relation)
+		w.withoutDDL(func() { w.fields(m, "relation") })
+		return
+	case *pg.DeleteStmt:
+		w.addWrite(x.Relation)
+		w.withoutDDL(func() { w.fields(m, "relation") })
+		return
+	case *pg.MergeStmt:
+		w.addWrite(x.Relation)
+		w.withoutDDL(func() { w.fields(m, "relation") })
+		return
+	case *pg.CopyStmt:
+		if x.IsFrom {
+			w.addWrite(x.Relation)
+		} else {
+			w.addRead(x.Relation)
+		}
+		w.withoutDDL(func() { w.fields(m, "relation") })
+		return
+	case *pg.IntoClause:
+		w.addWrite(x.Rel)
+		w.withoutDDL(func() { w.fields(m, "rel") })
+		return
+	case *pg.FuncCall:
+		w.funcCall(x)
+	case *pg.ParamRef:
+		if int(x.Number) > w.maxParam {
+			w.maxParam = int(x.Number)
+		}
+		return
+	case *pg.SQLValueFunction:
+		w.functions = appendStr(w.functions, sqlValueFunctionName(x.Op))
+	case *pg.DropStmt:
+		w.dropObjects(x)
+	}
+	w.fields(m, "")
+}
+
+func (w *walker) withoutDDL(f func()) {
+	saved := w.ddl
+	w.ddl = false
+	f()
+	w.ddl = saved
+}
+
+// fields walks every populated message field of m except skip.
+func (w *walker) fields(m protoreflect.Message, skip protoreflect.Name) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Name() == skip {
+			return true
+		}
+		switch {
+		case fd.IsList():
+			if fd.Kind() != protoreflect.MessageKind {
+				return true
+			}
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				w.msg(l.Get(i).Message())
+			}
+		case fd.IsMap():
+		case fd.Kind() == protoreflect.MessageKind:
+			w.msg(v.Message())
+		}
+		return true
+	})
+}
+
+// dropObjects records DROP TABLE/VIEW/... targets, which the parser keeps as
+// name lists rather than RangeVars.
+func (w *walker) dropObjects(x *pg.DropStmt) {
+	switch x.RemoveType {
+	case pg.ObjectType_OBJECT_TABLE, pg.ObjectType_OBJECT_VIEW, pg.ObjectType_OBJECT_MATVIEW,
+		pg.ObjectType_OBJECT_INDEX, pg.ObjectType_OBJECT_SEQUENCE, pg.ObjectType_OBJECT_FOREIGN_TABLE:
+	default:
+		return
+	}
+	for _, o := range x.Objects {
+		l := o.GetList()
+		if l == nil {
+			continue
+		}
+		names := stringList(l.Items)
+		switch len(names) {
+		case 1:
+			w.writes = appendRel(w.writes, Relation{Name: names[0]})
+		case 2:
+			w.writes = appendRel(w.writes, Relation{Schema: names[0], Name: names[1]})
+		case 3:
+			w.writes = appendRel(w.writes, Relation{Schema: names[1], Name: names[2]})
+		}
+	}
+}
+
+func stringList(items []*pg.Node) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if s := it.GetString_(); s != nil {
+			out = append(out, s.Sval)
+		}
+	}
+	return out
+}
+
+func appendStr(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// funcCall records the call and the session-state effects of the calls that
+// have them: set_config (Postgres docs, "Configuration Settings Functions")
+// and the session-level advisory locks ("Advisory Lock Functions"), which
+// outlive the transaction.
+func (w *walker) funcCall(x *pg.FuncCall) {
+	names := stringList(x.Funcname)
+	if len(names) == 0 {
+		return
+	}
+	full := strings.Join(names, ".")
+	w.functions = appendStr(w.functions, full)
+	base := names[len(names)-1]
+	if len(names) == 2 && names[0] != "pg_catalog" {
+		return // a user function that happens to share the name
+	}
+	switch base {
+	case "set_config":
+		sc := StateChange{Kind: StateSet, Name: "*"}
+		if len(x.Args) == 3 {
+			if s, ok := constString(x.Args[0]); ok {
+				sc.Name = strings.ToLower(s)
+			}
+			if s, ok := constString(x.Args[1]); ok {
+				sc.Value = s
+			}
+			if b, ok := constBool(x.Args[2]); ok {
+				sc.Local = b
+			}
+		}
+		w.state = append(w.state, sc)
+	case "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock", "pg_try_advisory_lock_shared":
+		w.state = append(w.state, StateChange{Kind: StateAdvisoryLock, Name: base})
+	case "pg_advisory_unlock", "pg_advisory_unlock_shared", "pg_advisory_unlock_all":
+		w.state = append(w.state, StateChange{Kind: StateAdvisoryFree, Name: base})
+	}
+}
+
+// constString returns the value of a string/number constant, looking
+// through a cast ('x'::text).
+func constString(n *pg.Node) (string, bool) {
+	if tc := n.GetTypeCast(); tc != nil {
+		return constString(tc.Arg)
+	}
+	c := n.GetAConst()
+	if c == nil || c.Isnull {
+		return "", false
+	}
+	switch v := c.Val.(type) {
+	case *pg.A_Const_Sval:
+		return v.Sval.Sval, true
+	case *pg.A_Const_Ival:
+		return itoa(int64(v.Ival.Ival)), true
+	case *pg.A_Const_Fval:
+		return v.Fval.Fval, true
+	case *pg.A_Const_Boolval:
+		if v.Boolval.Boolval {
+			return "true", true
+		}
+		return "false", true
+	}
+	return "", false
+}
+
+func constBool(n *pg.Node) (bool, bool) {
+	s, ok := constString(n)
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(s) {
+	case "true", "t", "on", "yes", "y", "1":
+		return true, true
+	case "false", "f", "off", "no", "n", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// sqlValueFunctionName maps CURRENT_TIMESTAMP and friends (gram.y's
+// SQLValueFunction) to their keyword.
+func sqlValueFunctionName(op pg.SQLValueFunctionOp) string {
+	name := strings.TrimPrefix(op.String(), "SVFOP_")
+	name = strings.ToLower(name)
+	if i := strings.LastIndexByte(name, '_'); i > 0 && strings.HasPrefix(name[i+1:], "n") && len(name[i+1:]) == 1 {
+		// SVFOP_CURRENT_TIME_N: CURRENT_TIME(precision)
+		name = name[:i]
+	}
+	return name
+}
