@@ -1,0 +1,118 @@
+package resultcache
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// RelID is a relation's OID in its database (pg_class.oid).
+type RelID uint32
+
+// dbRel is the id of a database's whole-database version: every entry of
+// the database records it, so bumping it invalidates them all.
+const dbRel RelID = 0
+
+// relVer is one recorded version.
+type relVer struct {
+	id  RelID
+	ver uint64
+}
+
+type verKey struct {
+	db string
+	id RelID
+}
+
+// versions is this instance's table of relation versions. Entries in L1 are
+// valid only while every version they recorded is unchanged; a write seen
+// here, a PUBLISH from another instance or the replication follower bumps
+// them. global is bumped when this instance may have missed invalidations
+// (pubsub gap, breaker recovery): it invalidates every L1 entry and every
+// fill in flight at once.
+type versions struct {
+	global atomic.Uint64
+	mu     sync.RWMutex
+	m      map[verKey]*atomic.Uint64
+}
+
+func newVersions() *versions { return &versions{m: make(map[verKey]*atomic.Uint64)} }
+
+func (v *versions) get(db string, id RelID) uint64 {
+	v.mu.RLock()
+	p := v.m[verKey{db, id}]
+	v.mu.RUnlock()
+	if p == nil {
+		return 0
+	}
+	return p.Load()
+}
+
+func (v *versions) bump(db string, id RelID) {
+	k := verKey{db, id}
+	v.mu.RLock()
+	p := v.m[k]
+	v.mu.RUnlock()
+	if p == nil {
+		v.mu.Lock()
+		if p = v.m[k]; p == nil {
+			p = new(atomic.Uint64)
+			v.m[k] = p
+		}
+		v.mu.Unlock()
+	}
+	p.Add(1)
+}
+
+// stamp is the versions captured for one lookup, before its query is sent.
+type stamp struct {
+	global uint64
+	rels   []relVer // dbRel first, then the relations in order
+}
+
+func (v *versions) stamp(db string, rels []RelID) stamp {
+	s := stamp{global: v.global.Load(), rels: make([]relVer, 0, len(rels)+1)}
+	v.mu.RLock()
+	s.rels = append(s.rels, relVer{dbRel, load(v.m[verKey{db, dbRel}])})
+	for _, id := range rels {
+		s.rels = append(s.rels, relVer{id, load(v.m[verKey{db, id}])})
+	}
+	v.mu.RUnlock()
+	return s
+}
+
+// valid reports whether a stamp taken earlier still holds.
+func (v *versions) valid(db string, s *stamp) bool {
+	if v.global.Load() != s.global {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for _, r := range s.rels {
+		if load(v.m[verKey{db, r.id}]) != r.ver {
+			return false
+		}
+	}
+	return true
+}
+
+func load(p *atomic.Uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.Load()
+}
+
+// sameRels reports whether a stamp covers exactly rels (in order, after
+// dbRel): an entry filled under another catalog (a partition attached, a
+// table recreated with a new OID) is not the answer of today's query.
+func (s *stamp) sameRels(rels []RelID) bool {
+	if len(s.rels) != len(rels)+1 {
+		return false
+	}
+	for i, id := range rels {
+		if s.rels[i+1].id != id {
+			return false
+		}
+	}
+	return true
+}
