@@ -76,6 +76,9 @@ type PoolConfig struct {
 	ServerResetQuery     string        `yaml:"server_reset_query"`
 	ServerCheckDelay     time.Duration `yaml:"server_check_delay"`
 	ServerCheckQuery     string        `yaml:"server_check_query"`
+	// MaxPreparedStatements caps statements Sluice keeps prepared per
+	// server in transaction mode (least recently used closed first).
+	MaxPreparedStatements int `yaml:"max_prepared_statements"`
 }
 
 // DatabaseConfig maps a database name clients ask for to a server. Name "*"
@@ -108,15 +111,16 @@ func DefaultConfig() Config {
 			AuthQuery: AuthQueryConfig{Query: "SELECT usename, passwd FROM pg_shadow WHERE usename = $1", CacheTTL: 60 * time.Second},
 		},
 		Pool: PoolConfig{
-			Mode:                 "transaction",
-			DefaultPoolSize:      20,
-			ServerIdleTimeout:    10 * time.Minute,
-			ServerLifetime:       time.Hour,
-			ServerConnectTimeout: 5 * time.Second,
-			QueryWaitTimeout:     30 * time.Second,
-			ServerResetQuery:     "DISCARD ALL",
-			ServerCheckDelay:     30 * time.Second,
-			ServerCheckQuery:     ";",
+			Mode:                  "transaction",
+			DefaultPoolSize:       20,
+			ServerIdleTimeout:     10 * time.Minute,
+			ServerLifetime:        time.Hour,
+			ServerConnectTimeout:  5 * time.Second,
+			QueryWaitTimeout:      30 * time.Second,
+			ServerResetQuery:      "DISCARD ALL",
+			ServerCheckDelay:      30 * time.Second,
+			ServerCheckQuery:      ";",
+			MaxPreparedStatements: 200,
 		},
 	}
 }
@@ -199,6 +203,9 @@ func (c *Config) Validate() error {
 		if d < 0 {
 			bad(key, "must be >= 0 (0 disables)")
 		}
+	}
+	if p.MaxPreparedStatements < 0 {
+		bad("pool.max_prepared_statements", "must be >= 0 (0 = unlimited)")
 	}
 	if len(c.Databases) == 0 {
 		bad("databases", "at least one database is required")

@@ -49,6 +49,7 @@ func (s *session) login() error {
 		return err
 	}
 	s.wanted = wanted
+	s.stmts = map[string]*prepared{}
 
 	var out []byte
 	if sp.minor() > protocolMinor || len(sp.unknownOptions) > 0 {

@@ -23,6 +23,7 @@ type poolSettings struct {
 	checkDelay     time.Duration
 	checkQuery     string
 	maxMessageSize int
+	maxPrepared    int
 }
 
 // pool hands out server connections: idle ones first (LIFO, warmest), new

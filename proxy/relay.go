@@ -9,13 +9,16 @@ import (
 
 // pump relays server replies to the client while sc is linked: frames are
 // copied into the client's buffered writer as they come and flushed when
-// the server's input runs dry, so one flush covers a whole batch. At each
-// ReadyForQuery it completes the oldest request and, in transaction mode,
-// gives the server back when nothing of the client's is outstanding.
+// the server's input runs dry, so one flush covers a whole batch. It
+// follows the plan (plan.go) to match replies to client messages, and at
+// each ReadyForQuery completes a request and, in transaction mode, gives
+// the server back when nothing of the client's is outstanding.
 func (s *session) pump(sc *serverConn, done chan struct{}) {
 	defer close(done)
 	locked := false
-	var cur *request
+	var pre, post []byte
+	var rows int64
+	var sqlstate string
 	unlock := func() {
 		if locked {
 			s.cw.Flush()
@@ -37,24 +40,36 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			s.wmu.Lock()
 			locked = true
 		}
-		if cur == nil {
-			cur = s.headRequest()
-		}
-		relay := cur == nil || !cur.internal
+		relay := true
 		switch typ {
-		case 'D':
-			if cur != nil {
-				cur.rows++
-			}
-		case 'E':
-			if cur != nil && cur.sqlstate == "" {
-				cur.sqlstate = errorCode(body(frame))
-			}
-			if cur != nil && cur.internal {
-				relay = true // the client must learn its settings failed
-			}
+		case 'N', 'A':
+			s.writeRelayed(frame)
+			continue
 		case 'S':
-			s.noteParameter(sc, body(frame), cur != nil && cur.internal)
+			if len(frame) > 5 {
+				s.mu.Lock()
+				internal := false
+				if e := s.head(); e != nil && e.req != nil && e.req.internal {
+					internal = true
+				}
+				s.mu.Unlock()
+				s.noteParameter(sc, body(frame), internal)
+				if !internal {
+					s.writeRelayed(frame)
+				}
+			}
+			continue
+		case 'D':
+			rows++
+		case 'E':
+			if sqlstate == "" {
+				sqlstate = errorCode(body(frame))
+			}
+		case 'C':
+			if isResetAllTag(body(frame)) {
+				sc.forgetAll()
+				clear(sc.applied)
+			}
 		case 'Z':
 			if len(frame) < 6 {
 				unlock()
@@ -63,27 +78,55 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 			sc.txStatus.Store(uint32(frame[5]))
 		}
-		if relay {
-			if _, err := s.cw.Write(frame); err != nil {
-				// The client is gone; keep draining so finish can decide
-				// about the server with the stream in a known state.
-				s.conn.Close()
+
+		s.mu.Lock()
+		pre = s.takeSynth(pre[:0])
+		post = post[:0]
+		var finished *request
+		release := false
+		if e := s.head(); e != nil {
+			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
+				relay = false
 			}
-			bytesOut.Add(float64(len(frame)))
+			switch {
+			case typ == 'E' && e.op != 'Q' && e.op != 'F' && e.op != 'S':
+				// PostgreSQL skips the rest of an extended batch up to Sync.
+				s.undo(e)
+				s.pop()
+				s.skipAfterError()
+			case e.completes(typ):
+				done := s.pop()
+				if typ == 'Z' {
+					finished = done.req
+					release = s.requestDone(sc, frame[5])
+				}
+				post = s.takeSynth(post)
+			}
+		}
+		s.mu.Unlock()
+
+		if len(pre) > 0 {
+			s.cw.Write(pre)
+		}
+		if relay {
+			s.writeRelayed(frame)
+		}
+		if len(post) > 0 {
+			s.cw.Write(post)
 		}
 		if typ != 'Z' {
 			continue
 		}
-		release := s.requestDone(sc, frame[5])
-		if cur != nil {
-			if !cur.internal {
+		if finished != nil {
+			finished.rows, finished.sqlstate = rows, sqlstate
+			if !finished.internal {
 				for _, c := range completionStages {
-					c.run(s, cur)
+					c.run(s, finished)
 				}
 			}
-			s.recycle(cur)
-			cur = nil
+			s.recycle(finished)
 		}
+		rows, sqlstate = 0, ""
 		if release {
 			unlock()
 			s.pool.checkin(sc)
@@ -92,43 +135,41 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 	}
 }
 
-// headRequest is the oldest request still waiting for its ReadyForQuery.
-func (s *session) headRequest() *request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.reqs) == 0 {
-		return nil
+// writeRelayed copies a server frame to the client; the caller holds wmu.
+func (s *session) writeRelayed(frame []byte) {
+	if _, err := s.cw.Write(frame); err != nil {
+		// The client is gone; keep draining so finish can decide about
+		// the server with the stream in a known state.
+		s.conn.Close()
 	}
-	return s.reqs[0]
+	bytesOut.Add(float64(len(frame)))
 }
 
-// requestDone pops the finished request and decides whether the server
+// takeSynth appends Sluice's own replies now at the head of the plan and
+// pops them; the caller holds s.mu.
+func (s *session) takeSynth(dst []byte) []byte {
+	for e := s.head(); e != nil && e.act == actSynth; e = s.head() {
+		dst = append(dst, e.synth, 0, 0, 0, 4)
+		s.pop()
+	}
+	return dst
+}
+
+// requestDone decides, at a request's ReadyForQuery, whether the server
 // goes back to the pool (transaction mode, idle, nothing outstanding).
+// The caller holds s.mu.
 func (s *session) requestDone(sc *serverConn, status byte) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.reqs) > 0 {
-		s.reqs[0] = nil
-		s.reqs = s.reqs[1:]
-		if len(s.reqs) == 0 {
-			s.reqs = s.reqs[:0:cap(s.reqs)]
-		}
-	}
-	if s.outstanding > 0 {
-		s.outstanding--
-	}
 	if status == 'I' {
 		s.pool.totalXacts.Add(1)
 	}
 	if s.outstanding > 0 || s.unsynced || s.server != sc {
 		return false
 	}
-	if s.mode != "transaction" || status != 'I' || s.stopping {
-		s.setState(clientIdle)
+	s.setState(clientIdle)
+	if s.mode != "transaction" || status != 'I' || s.stopping || s.head() != nil {
 		return false
 	}
 	s.server = nil
-	s.setState(clientIdle)
 	return true
 }
 

@@ -64,8 +64,12 @@ type Server struct {
 	sessions sync.Map // id -> *session
 	cancels  sync.Map // pid -> *session
 	ids      atomic.Uint64
-	wg       sync.WaitGroup
-	stop     chan struct{}
+
+	stmtNames sync.Map // Parse body -> server-side statement name
+	stmtSeq   atomic.Uint64
+	stmtCount atomic.Int64
+	wg        sync.WaitGroup
+	stop      chan struct{}
 }
 
 // New builds a server from a validated config.
@@ -303,7 +307,7 @@ func (cfg *snapshot) poolSettings(db, user string) (*poolSettings, error) {
 		target: t, mode: p.Mode, size: p.DefaultPoolSize, minSize: p.MinPoolSize,
 		idleTimeout: p.ServerIdleTimeout, lifetime: p.ServerLifetime, waitTimeout: p.QueryWaitTimeout,
 		resetQuery: p.ServerResetQuery, checkDelay: p.ServerCheckDelay, checkQuery: p.ServerCheckQuery,
-		maxMessageSize: cfg.proxy.MaxMessageSize,
+		maxMessageSize: cfg.proxy.MaxMessageSize, maxPrepared: p.MaxPreparedStatements,
 	}
 	if d.PoolMode != "" {
 		ps.mode = d.PoolMode

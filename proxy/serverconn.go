@@ -49,6 +49,8 @@ type serverConn struct {
 	reported map[string]string
 	applied  map[string]string
 
+	stmts serverStatements // prepared statements Sluice made on it
+
 	wbuf []byte
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync"
@@ -56,13 +57,15 @@ type session struct {
 	mu          sync.Mutex
 	server      *serverConn
 	pumpDone    chan struct{}
+	plan        []entry // replies owed, oldest first from planHead
+	planHead    int
 	outstanding int  // ReadyForQuery messages still owed by the server
 	unsynced    bool // extended messages sent to the server after the last Sync
 	stopping    bool
-	reqs        []*request
 	free        []*request
-	wanted      map[string]string // the client's settings, keys lower case
-	failure     error             // why the server side failed, if it did
+	wanted      map[string]string    // the client's settings, keys lower case
+	stmts       map[string]*prepared // named statements (transaction mode)
+	failure     error                // why the server side failed, if it did
 
 	pending    []byte // client messages not yet sent
 	open       *request
@@ -155,7 +158,7 @@ func (s *session) loop() {
 			if s.linked() {
 				s.pending = append(s.pending, frame...)
 				if s.fr.buffered() == 0 || len(s.pending) > 64<<10 || typ != 'd' {
-					err = s.dispatch(0)
+					err = s.sendCopy()
 				}
 			}
 		case 'X':
@@ -210,12 +213,12 @@ func (s *session) dispatch(kind byte) error {
 	if s.open == nil {
 		s.open = s.newRequest('S')
 	}
-	return s.send(nil, true)
+	return s.send(nil)
 }
 
 // send links a server if none is linked and writes the pending messages to
-// it. r, when non-nil, is a request completed by these messages.
-func (s *session) send(r *request, unsynced bool) error {
+// it. r, when non-nil, is the request these messages complete.
+func (s *session) send(r *request) error {
 	s.mu.Lock()
 	sc := s.server
 	if sc == nil {
@@ -229,38 +232,78 @@ func (s *session) send(r *request, unsynced bool) error {
 		s.mu.Lock()
 		sc = got
 		s.server = sc
+		sc.wbuf = sc.wbuf[:0]
 		if q := settingsQuery(sc, s.wanted); q != "" {
-			sc.wbuf = appendQuery(sc.wbuf[:0], q)
+			sc.wbuf = appendQuery(sc.wbuf, q)
 			ir := s.newRequest('Q')
 			ir.internal = true
-			s.reqs = append(s.reqs, ir)
-			s.outstanding++
-		} else {
-			sc.wbuf = sc.wbuf[:0]
+			s.push(entry{op: 'Q', req: ir})
 		}
 		s.pumpDone = make(chan struct{})
 		go s.pump(sc, s.pumpDone)
 	} else {
 		sc.wbuf = sc.wbuf[:0]
 	}
-	if r != nil {
-		s.reqs = append(s.reqs, r)
-		s.outstanding++
-	}
-	s.unsynced = unsynced
+	out := s.compile(sc, sc.wbuf, r)
+	synth := s.head() != nil && s.head().act == actSynth
 	s.setState(clientActive)
 	s.mu.Unlock()
 
-	out := append(sc.wbuf, s.pending...)
 	sc.wbuf = out[:0]
 	s.pending = s.pending[:0]
 	if cap(s.pending) > 1<<20 {
 		s.pending = nil
 	}
-	if _, err := sc.conn.Write(out); err != nil {
-		return s.serverLost(sc, err)
+	if synth {
+		s.wmu.Lock()
+		s.mu.Lock()
+		pre := s.takeSynth(nil)
+		s.mu.Unlock()
+		s.cw.Write(pre)
+		s.cw.Flush()
+		s.wmu.Unlock()
+	}
+	if len(out) > 0 {
+		if _, err := sc.conn.Write(out); err != nil {
+			return s.serverLost(sc, err)
+		}
 	}
 	return nil
+}
+
+// compile turns the pending client messages into what sc receives and
+// queues the plan entries that the relay follows. The caller holds s.mu.
+func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
+	named := s.mode == "transaction"
+	p := s.pending
+	for len(p) >= 5 {
+		typ := p[0]
+		n := int(binary.BigEndian.Uint32(p[1:5])) + 1
+		frame := p[:n]
+		p = p[n:]
+		switch typ {
+		case 'Q', 'F', 'S':
+			s.push(entry{op: typ, req: r})
+			s.unsynced = false
+			if typ == 'Q' && named {
+				s.noteSessionReset(body(frame))
+			}
+		case 'P', 'B', 'D', 'C':
+			s.unsynced = true
+			if named {
+				out = s.compileNamed(sc, typ, frame, out)
+				continue
+			}
+			s.push(entry{op: typ})
+		case 'E':
+			s.unsynced = true
+			s.push(entry{op: typ})
+		case 'H':
+			s.unsynced = true
+		}
+		out = append(out, frame...)
+	}
+	return out
 }
 
 // requestFailed answers a request that could not get a server: an
@@ -375,3 +418,28 @@ func (s *session) giveBack(sc *serverConn, outstanding int, dirty bool) {
 
 // ctx bounds work done on the client's behalf outside the relay.
 func (s *session) ctx() context.Context { return context.Background() }
+
+// sendCopy streams COPY data to the linked server.
+func (s *session) sendCopy() error {
+	s.mu.Lock()
+	sc := s.server
+	s.mu.Unlock()
+	if sc == nil {
+		s.pending = s.pending[:0]
+		return nil
+	}
+	_, err := sc.conn.Write(s.pending)
+	s.pending = s.pending[:0]
+	if err != nil {
+		return s.serverLost(sc, err)
+	}
+	return nil
+}
+
+// noteSessionReset forgets the client's statements when it runs DISCARD
+// ALL or DEALLOCATE ALL (only its own: servers keep the shared ones).
+func (s *session) noteSessionReset(q []byte) {
+	if isResetAll(q) {
+		clear(s.stmts)
+	}
+}

@@ -29,7 +29,7 @@ var completionStages = []completion{
 // relayStage takes a server (pool checkout happens in send, only when none
 // is linked) and streams the request to it.
 func relayStage(s *session, r *request) (bool, error) {
-	return true, s.send(r, false)
+	return true, s.send(r)
 }
 
 // statsStage counts a finished request.
