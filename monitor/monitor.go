@@ -134,6 +134,7 @@ func (m *Monitor) Start(ctx context.Context) (net.Addr, error) {
 	}()
 	s := cfg.Monitor
 	if s.Enabled {
+		m.prevTime = time.Now() // the first traffic sample covers Start..now
 		m.every(ctx, s.SampleInterval, m.sampleNow)
 		m.every(ctx, s.AnalysisInterval, func(ctx context.Context) { m.analyzer.fastPass(ctx, time.Now()) })
 		m.every(ctx, s.DBStatsInterval, func(ctx context.Context) { m.analyzer.dbPass(ctx, time.Now()) })
