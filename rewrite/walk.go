@@ -22,7 +22,7 @@ type walker struct {
 	// ddl makes bare RangeVars outside any SELECT count as written: a DDL
 	// statement changes (or locks and adds triggers to) every relation it
 	// names.
-	ddl bool
+	ddl      bool
 	maxParam int
 	// depth bounds recursion: the parser already caps nesting, this keeps a
 	// malformed tree from exhausting the stack.
@@ -101,10 +101,9 @@ func (w *walker) msg(m protoreflect.Message) {
 		if x.IntoClause != nil {
 			w.addWrite(x.IntoClause.Rel)
 		}
-		saved := w.ddl
-		w.ddl = false
-		w.fields(m, "into_clause")
-		w.ddl = saved
+		// FOR UPDATE OF t names a FROM item (often an alias), not
+		// another relation.
+		w.withoutDDL(func() { w.fields(m, "into_clause", "locking_clause") })
 		return
 	case *pg.CommonTableExpr:
 		if w.cteNames == nil {
@@ -141,6 +140,11 @@ func (w *walker) msg(m protoreflect.Message) {
 		return
 	case *pg.FuncCall:
 		w.funcCall(x)
+	case *pg.CommentStmt:
+		if isRelObjectType(x.Objtype) {
+			w.writes = appendRel(w.writes, relFromNames(x.Object))
+		}
+		return
 	case *pg.ParamRef:
 		if int(x.Number) > w.maxParam {
 			w.maxParam = int(x.Number)
@@ -162,10 +166,12 @@ func (w *walker) withoutDDL(f func()) {
 }
 
 // fields walks every populated message field of m except skip.
-func (w *walker) fields(m protoreflect.Message, skip protoreflect.Name) {
+func (w *walker) fields(m protoreflect.Message, skip ...protoreflect.Name) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Name() == skip {
-			return true
+		for _, s := range skip {
+			if fd.Name() == s {
+				return true
+			}
 		}
 		switch {
 		case fd.IsList():
@@ -187,27 +193,41 @@ func (w *walker) fields(m protoreflect.Message, skip protoreflect.Name) {
 // dropObjects records DROP TABLE/VIEW/... targets, which the parser keeps as
 // name lists rather than RangeVars.
 func (w *walker) dropObjects(x *pg.DropStmt) {
-	switch x.RemoveType {
-	case pg.ObjectType_OBJECT_TABLE, pg.ObjectType_OBJECT_VIEW, pg.ObjectType_OBJECT_MATVIEW,
-		pg.ObjectType_OBJECT_INDEX, pg.ObjectType_OBJECT_SEQUENCE, pg.ObjectType_OBJECT_FOREIGN_TABLE:
-	default:
+	if !isRelObjectType(x.RemoveType) {
 		return
 	}
 	for _, o := range x.Objects {
-		l := o.GetList()
-		if l == nil {
-			continue
-		}
-		names := stringList(l.Items)
-		switch len(names) {
-		case 1:
-			w.writes = appendRel(w.writes, Relation{Name: names[0]})
-		case 2:
-			w.writes = appendRel(w.writes, Relation{Schema: names[0], Name: names[1]})
-		case 3:
-			w.writes = appendRel(w.writes, Relation{Schema: names[1], Name: names[2]})
+		if r := relFromNames(o); r.Name != "" {
+			w.writes = appendRel(w.writes, r)
 		}
 	}
+}
+
+func isRelObjectType(t pg.ObjectType) bool {
+	switch t {
+	case pg.ObjectType_OBJECT_TABLE, pg.ObjectType_OBJECT_VIEW, pg.ObjectType_OBJECT_MATVIEW,
+		pg.ObjectType_OBJECT_INDEX, pg.ObjectType_OBJECT_SEQUENCE, pg.ObjectType_OBJECT_FOREIGN_TABLE:
+		return true
+	}
+	return false
+}
+
+// relFromNames reads a qualified name kept as a List of String nodes.
+func relFromNames(n *pg.Node) Relation {
+	l := n.GetList()
+	if l == nil {
+		return Relation{}
+	}
+	names := stringList(l.Items)
+	switch len(names) {
+	case 1:
+		return Relation{Name: names[0]}
+	case 2:
+		return Relation{Schema: names[0], Name: names[1]}
+	case 3:
+		return Relation{Schema: names[1], Name: names[2]}
+	}
+	return Relation{}
 }
 
 func stringList(items []*pg.Node) []string {
