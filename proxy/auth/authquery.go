@@ -133,17 +133,26 @@ func (q *AuthQuery) exec(ctx context.Context, user string) (string, bool, error)
 	if sql == "" {
 		sql = DefaultAuthQuery
 	}
-	res := q.conn.ExecParams(ctx, sql, [][]byte{[]byte(user)}, nil, nil, nil).Read()
-	if res.Err != nil {
-		return "", false, res.Err
+	rr := q.conn.ExecParams(ctx, sql, [][]byte{[]byte(user)}, nil, nil, nil)
+	var passwd []byte
+	rows := 0
+	for rr.NextRow() {
+		if rows == 0 && len(rr.Values()) >= 2 {
+			passwd = append([]byte(nil), rr.Values()[1]...)
+		}
+		rows++
 	}
-	if len(res.FieldDescriptions) < 2 {
-		return "", false, fmt.Errorf("query returns %d columns, want 2 (name, password)", len(res.FieldDescriptions))
+	cols := len(rr.FieldDescriptions()) // valid until Close
+	if _, err := rr.Close(); err != nil {
+		return "", false, err
 	}
-	if len(res.Rows) == 0 || res.Rows[0][1] == nil || len(res.Rows[0][1]) == 0 {
+	if cols < 2 {
+		return "", false, fmt.Errorf("query returns %d columns, want 2 (name, password)", cols)
+	}
+	if len(passwd) == 0 { // no row, NULL or empty: no usable password
 		return "", false, nil
 	}
-	return string(res.Rows[0][1]), true, nil
+	return string(passwd), true, nil
 }
 
 func (q *AuthQuery) isClosed() bool {
