@@ -80,7 +80,7 @@ func TestRealClient(t *testing.T) {
 // password must log in, through SCRAM and through the clear-text method
 // against a SCRAM verifier.
 func TestRealClientUnicodePassword(t *testing.T) {
-	stored := "p\u00e4ss w\u00f6rd"   // composed ä, ö
+	stored := "p\u00e4ss w\u00f6rd"  // composed ä, ö
 	typed := "pa\u0308ss wo\u0308rd" // a + combining diaeresis
 	for _, tc := range []struct {
 		method auth.Method

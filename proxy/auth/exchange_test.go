@@ -2,9 +2,11 @@ package auth_test
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -31,7 +33,7 @@ func newSCRAMClient(password, gs2 string) *scramClient {
 func (c *scramClient) first() []byte { return []byte(c.gs2 + c.bare) }
 
 // final answers server-first-message with client-final-message.
-func (c *scramClient) final(t *testing.T, serverFirst string) []byte {
+func (c *scramClient) final(t testing.TB, serverFirst string) []byte {
 	t.Helper()
 	attrs := map[string]string{}
 	for _, kv := range strings.Split(serverFirst, ",") {
@@ -72,7 +74,7 @@ func mac(key []byte, msg string) []byte {
 
 // expectSASL reads AuthenticationSASL and checks that only SCRAM-SHA-256
 // is offered (no -PLUS: we have no channel binding data).
-func expectSASL(t *testing.T, fe *pgproto3.Frontend) {
+func expectSASL(t testing.TB, fe *pgproto3.Frontend) {
 	t.Helper()
 	m, ok := receive(t, fe).(*pgproto3.AuthenticationSASL)
 	if !ok {
@@ -289,4 +291,11 @@ func TestRawProtocolErrors(t *testing.T) {
 			wantCode(t, wait(), "08P01", tt.message)
 		})
 	}
+}
+
+// md5Answer is what libpq sends to an md5 challenge.
+func md5Answer(user, password string, salt [4]byte) string {
+	inner := auth.MD5Verifier(user, password)[3:]
+	sum := md5.Sum(append([]byte(inner), salt[:]...))
+	return "md5" + hex.EncodeToString(sum[:])
 }

@@ -15,7 +15,7 @@ import (
 // pipeAuth runs Authenticate on one end of a net.Pipe and returns the
 // client end as a pgproto3.Frontend plus a function that waits for
 // Authenticate's result. The pipe is closed when the test ends.
-func pipeAuth(t *testing.T, method auth.Method, user string, secret auth.Secret, found bool) (*pgproto3.Frontend, net.Conn, func() error) {
+func pipeAuth(t testing.TB, method auth.Method, user string, secret auth.Secret, found bool) (*pgproto3.Frontend, net.Conn, func() error) {
 	t.Helper()
 	srv, cli := net.Pipe()
 	deadline := time.Now().Add(10 * time.Second)
@@ -46,7 +46,7 @@ func pipeAuth(t *testing.T, method auth.Method, user string, secret auth.Secret,
 }
 
 // receive reads one backend message, failing the test on error.
-func receive(t *testing.T, fe *pgproto3.Frontend) pgproto3.BackendMessage {
+func receive(t testing.TB, fe *pgproto3.Frontend) pgproto3.BackendMessage {
 	t.Helper()
 	msg, err := fe.Receive()
 	if err != nil {
@@ -55,7 +55,7 @@ func receive(t *testing.T, fe *pgproto3.Frontend) pgproto3.BackendMessage {
 	return msg
 }
 
-func send(t *testing.T, fe *pgproto3.Frontend, msg pgproto3.FrontendMessage) {
+func send(t testing.TB, fe *pgproto3.Frontend, msg pgproto3.FrontendMessage) {
 	t.Helper()
 	fe.Send(msg)
 	if err := fe.Flush(); err != nil {
