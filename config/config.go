@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-proxy/sluice/proxy"
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // Config is the whole file. Each section belongs to the package that uses
@@ -16,6 +17,8 @@ import (
 type Config struct {
 	Log          LogConfig `yaml:"log"`
 	proxy.Config `yaml:",inline"`
+	// Rewrite holds rules:, max_rows: and rewrite: (root keys).
+	Rewrite rewrite.Config `yaml:",inline"`
 }
 
 // LogConfig selects zerolog's output.
@@ -28,7 +31,8 @@ type LogConfig struct {
 func Default() Config {
 	return Config{
 		Log:    LogConfig{Level: "info", Format: "auto"},
-		Config: proxy.DefaultConfig(),
+		Config:  proxy.DefaultConfig(),
+		Rewrite: rewrite.DefaultConfig(),
 	}
 }
 
@@ -79,6 +83,6 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be auto, json or console, not %q", c.Log.Format))
 	}
-	errs = append(errs, c.Config.Validate())
+	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate())
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluice-proxy/sluice/proxy/auth"
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // errCancelHandled ends a connection that only carried a CancelRequest.
@@ -50,6 +51,9 @@ func (s *session) login() error {
 	}
 	s.wanted = wanted
 	s.stmts = map[string]*prepared{}
+	s.limits = map[string]*rewrite.Decision{}
+	s.portals = map[string]*rewrite.Decision{}
+	s.rsess = s.rewriteSession()
 
 	var out []byte
 	if sp.minor() > protocolMinor || len(sp.unknownOptions) > 0 {
@@ -204,7 +208,8 @@ func (s *session) authenticate(cfg *snapshot) error {
 		}
 		return err
 	}
-	return nil
+	// The exchange may leave its last message (SASLFinal) buffered.
+	return be.Flush()
 }
 
 // canonicalName gives back PostgreSQL's spelling of a reported setting.

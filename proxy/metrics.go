@@ -54,3 +54,13 @@ var (
 		Help: "Connection goroutines that panicked and were recovered (each is a bug).",
 	})
 )
+
+var blockedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Namespace: "sluice", Subsystem: "proxy", Name: "statements_blocked_total",
+	Help: "Statements answered with a rule's error instead of reaching PostgreSQL.",
+})
+
+var truncatedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Namespace: "sluice", Subsystem: "proxy", Name: "results_truncated_total",
+	Help: "Result sets cut by an injected row limit (the client got a notice).",
+})

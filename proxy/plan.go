@@ -1,5 +1,7 @@
 package proxy
 
+import "github.com/sluice-proxy/sluice/rewrite"
+
 // The plan is the ordered list of replies a client is owed: one entry per
 // message that PostgreSQL answers (Parse, Bind, Describe, Execute, Close,
 // Sync, Query, FunctionCall). The relay walks it to know which server
@@ -22,6 +24,7 @@ type entry struct {
 	req   *request  // for Sync, Query, FunctionCall
 	stmt  *prepared // for Parse: undone if the Parse fails or is skipped
 	sc    *serverConn
+	limit *rewrite.Decision // for Execute: the row limit that may truncate it
 }
 
 // completes reports whether a reply of type typ ends entry e's answer.

@@ -180,8 +180,7 @@ func (s *session) makeRoom(sc *serverConn, out []byte) []byte {
 // stream, so that what follows up to Sync is skipped and an open
 // transaction fails exactly as if PostgreSQL had raised it.
 func (s *session) appendRaise(out []byte, code, msg string) []byte {
-	sql := "DO $sluice$BEGIN RAISE EXCEPTION USING ERRCODE = " + quoteLiteral(code) +
-		", MESSAGE = " + quoteLiteral(msg) + "; END$sluice$"
+	sql := raiseSQL(code, msg)
 	out = appendParse(out, "", append(append([]byte(sql), 0), 0, 0))
 	s.push(entry{op: 'P', act: actSwallow})
 	out = appendBind(out, "", "", []byte{0, 0, 0, 0, 0, 0})

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/sluice-proxy/sluice/rewrite"
 	"net"
 	"os"
 )
@@ -17,7 +18,8 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 	defer close(done)
 	locked := false
 	var pre, post []byte
-	var rows int64
+	var rows, rsRows int64 // rows of the request, of the current result set
+	var stmtIdx int        // statement of a multi-statement Query
 	var sqlstate string
 	unlock := func() {
 		if locked {
@@ -61,6 +63,7 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			continue
 		case 'D':
 			rows++
+			rsRows++
 		case 'E':
 			if sqlstate == "" {
 				sqlstate = errorCode(body(frame))
@@ -85,6 +88,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 		var finished *request
 		release := false
 		if e := s.head(); e != nil {
+			if typ == 'C' && e.op == 'Q' {
+				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+			}
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
 			}
@@ -95,6 +101,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 				s.pop()
 				s.skipAfterError()
 			case e.completes(typ):
+				if typ == 'C' {
+					post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+				}
 				done := s.pop()
 				if typ == 'Z' {
 					finished = done.req
@@ -104,6 +113,10 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 		}
 		s.mu.Unlock()
+		if typ == 'C' || typ == 'I' || typ == 'E' || typ == 's' {
+			rsRows = 0
+			stmtIdx++
+		}
 
 		if len(pre) > 0 {
 			s.cw.Write(pre)
@@ -126,7 +139,7 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 			s.recycle(finished)
 		}
-		rows, sqlstate = 0, ""
+		rows, sqlstate, stmtIdx, rsRows = 0, "", 0, 0
 		if release {
 			unlock()
 			s.pool.checkin(sc)
@@ -239,4 +252,28 @@ func appendParameterStatus(dst []byte, k, v string) []byte {
 	dst = append(dst, 0)
 	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
 	return dst
+}
+
+// appendTruncationNotice adds the NoticeResponse that tells a client its
+// result was cut by a row limit: the result set just completed has exactly
+// the limit's rows.
+func appendTruncationNotice(dst []byte, e *entry, stmtIdx int, rows int64) []byte {
+	var d *rewrite.Decision
+	limit := 0
+	switch {
+	case e.op == 'E' && e.limit != nil:
+		d, limit = e.limit, e.limit.MaxRows
+	case e.op == 'Q' && e.req != nil && e.req.decision != nil:
+		d = e.req.decision
+		if len(d.Limits) > stmtIdx {
+			limit = d.Limits[stmtIdx]
+		} else if len(d.Limits) == 0 {
+			limit = d.MaxRows
+		}
+	}
+	if limit <= 0 || rows != int64(limit) || d.Notice == "" {
+		return dst
+	}
+	truncatedTotal.Inc()
+	return appendNotice(dst, "01000", d.Notice)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/proxy/auth"
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // snapshot is one immutable view of the configuration; a request reads the
@@ -26,6 +27,7 @@ type snapshot struct {
 	users     map[string]userEntry
 	authQuery *auth.AuthQuery
 	dbs       map[string]DatabaseConfig
+	rewrite   *rewrite.Engine // nil: no analysis or rules
 }
 
 type userEntry struct {
@@ -332,6 +334,7 @@ func (s *Server) Reload(cfg Config) error {
 	if err != nil {
 		return err
 	}
+	snap.rewrite = s.cfg.Load().rewrite
 	s.cfg.Store(snap)
 	s.poolsMu.Lock()
 	for key, p := range s.pools {
@@ -443,3 +446,16 @@ func (sess *session) closeIfIdle() bool {
 
 // ShutdownTimeout is the current shutdown_timeout.
 func (s *Server) ShutdownTimeout() time.Duration { return s.snapshot().proxy.ShutdownTimeout }
+
+// SetRewriter installs the rule engine (nil: none) for requests from now
+// on; a reload builds a new engine and calls it again.
+func (s *Server) SetRewriter(e *rewrite.Engine) {
+	for {
+		old := s.cfg.Load()
+		next := *old
+		next.rewrite = e
+		if s.cfg.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // clientState is where a client is; monitor/ reads it, nothing else keeps
@@ -68,7 +70,12 @@ type session struct {
 	failure     error                // why the server side failed, if it did
 
 	pending    []byte // client messages not yet sent
+	lastFrame  int    // offset in pending of the last frame appended
 	open       *request
+	rsess      rewrite.Session
+	limits     map[string]*rewrite.Decision // statement -> its row limit decision
+	portals    map[string]*rewrite.Decision // portal -> its row limit decision
+	execLimits []execLimit                  // Executes in pending that carry a limit
 	skipToSync bool
 	loggedIn   bool
 }
@@ -81,6 +88,14 @@ type request struct {
 	rows     int64
 	sqlstate string
 	kind     byte // 'Q', 'F' or 'S'
+	decision *rewrite.Decision
+}
+
+// execLimit ties an Execute in pending (by offset) to the row limit of its
+// statement, for the truncation notice.
+type execLimit struct {
+	off int
+	d   *rewrite.Decision
 }
 
 func (s *session) setState(c clientState) {
@@ -134,10 +149,20 @@ func (s *session) loop() {
 		}
 		switch typ {
 		case 'Q', 'F':
+			s.lastFrame = len(s.pending)
 			s.pending = append(s.pending, frame...)
 			err = s.dispatch(typ)
 		case 'P', 'B', 'D', 'E', 'C':
+			s.lastFrame = len(s.pending)
 			s.pending = append(s.pending, frame...)
+			switch typ {
+			case 'P':
+				s.rewriteParse()
+			case 'B':
+				s.noteBind(body(frame))
+			case 'E':
+				s.noteExecute(body(frame))
+			}
 			if len(s.pending) > flushThreshold {
 				err = s.dispatch(0)
 			}
@@ -276,12 +301,22 @@ func (s *session) send(r *request) error {
 func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 	named := s.mode == "transaction"
 	p := s.pending
+	off := 0
+	lim := s.execLimits
 	for len(p) >= 5 {
 		typ := p[0]
 		n := int(binary.BigEndian.Uint32(p[1:5])) + 1
 		frame := p[:n]
 		p = p[n:]
+		at := off
+		off += n
 		switch typ {
+		case markRaise:
+			code, rest, _ := cstring(body(frame))
+			msg, _, _ := cstring(rest)
+			out = s.appendRaise(out, code, msg)
+			s.unsynced = true
+			continue
 		case 'Q', 'F', 'S':
 			s.push(entry{op: typ, req: r})
 			s.unsynced = false
@@ -297,13 +332,47 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			s.push(entry{op: typ})
 		case 'E':
 			s.unsynced = true
-			s.push(entry{op: typ})
+			e := entry{op: typ}
+			if len(lim) > 0 && lim[0].off == at {
+				e.limit = lim[0].d
+				lim = lim[1:]
+			}
+			s.push(e)
 		case 'H':
 			s.unsynced = true
 		}
 		out = append(out, frame...)
 	}
+	s.execLimits = s.execLimits[:0]
 	return out
+}
+
+// noteBind remembers which portal runs a statement with a row limit.
+func (s *session) noteBind(b []byte) {
+	if len(s.limits) == 0 && len(s.portals) == 0 {
+		return
+	}
+	portal, rest, ok := cstring(b)
+	if !ok {
+		return
+	}
+	stmt, _, _ := cstring(rest)
+	if d := s.limits[stmt]; d != nil {
+		s.portals[portal] = d
+	} else {
+		delete(s.portals, portal)
+	}
+}
+
+// noteExecute marks an Execute whose portal has a row limit.
+func (s *session) noteExecute(b []byte) {
+	if len(s.portals) == 0 {
+		return
+	}
+	portal, _, _ := cstring(b)
+	if d := s.portals[portal]; d != nil {
+		s.execLimits = append(s.execLimits, execLimit{off: s.lastFrame, d: d})
+	}
 }
 
 // requestFailed answers a request that could not get a server: an

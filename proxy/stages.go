@@ -14,6 +14,7 @@ type stage struct {
 }
 
 var requestStages = []stage{
+	{"rewrite", rewriteStage},
 	{"relay", relayStage},
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/config"
 	"github.com/sluice-proxy/sluice/proxy"
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -53,6 +54,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
+	engine, err := rewrite.NewEngine(cfg.Rewrite)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start: rules")
+		return 1
+	}
+	srv.SetRewriter(engine)
 	if err := srv.Listen(); err != nil {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
@@ -73,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(*cfgPath, srv, log)
+				engine = reload(*cfgPath, srv, engine, log)
 				continue
 			}
 			log.Info().Str("signal", sig.String()).Msg("shutting down")
@@ -89,15 +96,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // reload applies a changed config file; an invalid one keeps the old
 // config and says why.
-func reload(path string, srv *proxy.Server, log zerolog.Logger) {
+func reload(path string, srv *proxy.Server, engine *rewrite.Engine, log zerolog.Logger) *rewrite.Engine {
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error().Err(err).Msg("reload refused: invalid config, keeping the old one")
-		return
+		return engine
+	}
+	next, err := engine.Reload(cfg.Rewrite)
+	if err != nil {
+		log.Error().Err(err).Msg("reload refused: rules, keeping the old config")
+		return engine
 	}
 	if err := srv.Reload(cfg.Config); err != nil {
 		log.Error().Err(err).Msg("reload refused, keeping the old config")
+		return engine
 	}
+	srv.SetRewriter(next)
+	return next
 }
 
 // checkConfig validates a file and prints every problem with its key.

@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/sluice-proxy/sluice/rewrite"
+)
+
+// The rewrite stage: every Query text and every Parse text goes through the
+// rule engine (analysis cached by exact text). A rewritten text replaces
+// the client's in the frame; a blocked statement never reaches PostgreSQL:
+// idle, Sluice answers the error itself; inside a transaction or a batch,
+// the server raises it in the statement's place (so the transaction fails
+// and the batch skips to Sync exactly as PostgreSQL would).
+
+// markRaise is a private frame type in s.pending that compile turns into
+// a server-side raise of the error in its body (code\0message\0).
+const markRaise = 0x01
+
+// rewriteSession is what rules may match on, fixed at login.
+func (s *session) rewriteSession() rewrite.Session {
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(s.conn.RemoteAddr().String()); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	return rewrite.Session{Database: s.db, User: s.user, ApplicationName: s.app, ClientAddr: addr}
+}
+
+// rewriteQuery runs the engine on the simple Query at the end of pending.
+func rewriteStage(s *session, r *request) (bool, error) {
+	eng := s.srv.snapshot().rewrite
+	if eng == nil || r.kind != 'Q' {
+		return false, nil
+	}
+	start := s.lastFrame
+	frame := s.pending[start:]
+	q := body(frame)
+	if len(q) == 0 || q[len(q)-1] != 0 {
+		return false, nil
+	}
+	d := eng.Process(string(q[:len(q)-1]), s.rsess)
+	r.decision = d
+	if d.Log {
+		s.log.Info().EmbedObject(d).Msg("rule matched")
+	}
+	if d.Block != nil {
+		pe := &pgError{Severity: "ERROR", Code: d.Block.Code, Message: d.Block.Message}
+		s.pending = s.pending[:start]
+		if s.idleLocal() && len(s.pending) == 0 {
+			s.setState(clientIdle)
+			s.writeClient(appendReady(appendErrorResponse(nil, pe), 'I'))
+			errorsTotal.WithLabelValues(pe.Code[:2]).Inc()
+			blockedTotal.Inc()
+			s.recycleLocal(r)
+			return true, nil
+		}
+		s.pending = appendQuery(s.pending, raiseSQL(pe.Code, pe.Message))
+		blockedTotal.Inc()
+		return false, nil
+	}
+	if d.Rewritten {
+		s.pending = appendQuery(s.pending[:start], d.SQL)
+	}
+	return false, nil
+}
+
+// rewriteParse runs the engine on a Parse frame just appended to pending
+// (at s.lastFrame) and records the decision for the statement's Executes.
+func (s *session) rewriteParse() {
+	eng := s.srv.snapshot().rewrite
+	if eng == nil {
+		return
+	}
+	start := s.lastFrame
+	b := body(s.pending[start:])
+	name, rest, ok := cstring(b)
+	if !ok {
+		return
+	}
+	end := 0
+	for end < len(rest) && rest[end] != 0 {
+		end++
+	}
+	if end == len(rest) {
+		return
+	}
+	d := eng.Process(string(rest[:end]), s.rsess)
+	if d.Log {
+		s.log.Info().EmbedObject(d).Msg("rule matched")
+	}
+	if d.Block != nil {
+		blockedTotal.Inc()
+		if s.idleLocal() && start == 0 {
+			pe := &pgError{Severity: "ERROR", Code: d.Block.Code, Message: d.Block.Message}
+			s.pending = s.pending[:0]
+			s.writeClient(appendErrorResponse(nil, pe))
+			errorsTotal.WithLabelValues(pe.Code[:2]).Inc()
+			s.skipToSync = true
+			return
+		}
+		s.pending = appendRaiseMark(s.pending[:start], d.Block.Code, d.Block.Message)
+		return
+	}
+	if d.Rewritten {
+		types := append([]byte(nil), rest[end+1:]...)
+		s.pending = s.pending[:start]
+		s.pending = appendParse(s.pending, name, append(append([]byte(d.SQL), 0), types...))
+	}
+	if d.MaxRows > 0 {
+		s.limits[name] = d
+	} else if len(s.limits) > 0 {
+		delete(s.limits, name)
+	}
+}
+
+// idleLocal reports whether nothing is in flight on a server, so Sluice may
+// answer the client itself without reordering replies.
+func (s *session) idleLocal() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.server == nil {
+		return true
+	}
+	return s.outstanding == 0 && !s.unsynced && s.head() == nil && s.server.txStatus.Load() == 'I'
+}
+
+func (s *session) recycleLocal(r *request) {
+	if len(s.free) < 16 {
+		s.mu.Lock()
+		s.free = append(s.free, r)
+		s.mu.Unlock()
+	}
+}
+
+// raiseSQL is a statement that makes PostgreSQL raise code/msg.
+func raiseSQL(code, msg string) string {
+	return "DO $sluice$BEGIN RAISE EXCEPTION USING ERRCODE = " + quoteLiteral(code) +
+		", MESSAGE = " + quoteLiteral(msg) + "; END$sluice$"
+}
+
+func appendRaiseMark(dst []byte, code, msg string) []byte {
+	b := append(append(append(append([]byte(nil), code...), 0), msg...), 0)
+	return appendFrame(dst, markRaise, b)
+}
