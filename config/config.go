@@ -30,7 +30,7 @@ type LogConfig struct {
 // Default is every section's defaults.
 func Default() Config {
 	return Config{
-		Log:    LogConfig{Level: "info", Format: "auto"},
+		Log:     LogConfig{Level: "info", Format: "auto"},
 		Config:  proxy.DefaultConfig(),
 		Rewrite: rewrite.DefaultConfig(),
 	}
