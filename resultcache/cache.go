@@ -90,7 +90,7 @@ func New(cfg Config, deps Deps) (*Cache, error) {
 	l1, err := otter.New(&otter.Options[Key, *l1Entry]{
 		MaximumWeight: uint64(cfg.L1MaxBytes),
 		Weigher:       func(_ Key, e *l1Entry) uint32 { return e.weight() },
-		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[Key, *l1Entry]) time.Duration {
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[Key, *l1Entry]) time.Duration {
 			return time.Until(e.Value.expiresAt)
 		}),
 	})
