@@ -96,6 +96,7 @@ func (a *analyzer) adviseDB(ctx context.Context, s Settings, db string, cands []
 	}
 	var out []Finding
 	var limited []string
+	seen := map[string]int{}
 	for _, cd := range cands {
 		shape, err := parseRead(cd.example)
 		if err != nil {
@@ -112,37 +113,49 @@ func (a *analyzer) adviseDB(ctx context.Context, s Settings, db string, cands []
 		}
 		if !hypo {
 			if strings.Contains(plan, `"Seq Scan"`) {
-				limited = append(limited, fmt.Sprintf("%s (cost %.0f; candidate columns %s)", cd.q.Fingerprint, base, strings.Join(cols, ", ")))
+				var names []string
+				for _, col := range cols {
+					names = append(names, col.table+"."+col.column)
+				}
+				limited = append(limited, fmt.Sprintf("%s (cost %.0f; candidate columns %s)", cd.q.Fingerprint, base, strings.Join(names, ", ")))
 			}
 			continue
 		}
-		bestCol, bestCost := "", base
+		var best idxCol
+		bestCost := base
 		for _, col := range cols {
-			tbl, column, _ := strings.Cut(col, "|")
-			stmt := fmt.Sprintf("CREATE INDEX ON %s (%s)", tbl, pgx.Identifier{column}.Sanitize())
+			stmt := fmt.Sprintf("CREATE INDEX ON %s (%s)", col.table, col.quoted)
 			if err := pgExec(ctx, c, "SELECT * FROM hypopg_create_index($1)", stmt); err != nil {
 				continue
 			}
 			cost, _, err := explainCost(ctx, c, cd.example, shape.params)
 			_ = pgExec(ctx, c, "SELECT hypopg_reset()")
 			if err == nil && cost < bestCost {
-				bestCol, bestCost = col, cost
+				best, bestCost = col, cost
 			}
 		}
-		if bestCol == "" || bestCost <= 0 || base/bestCost < s.IndexAdvice.MinCostFactor {
+		if best.table == "" || bestCost <= 0 || base/bestCost < s.IndexAdvice.MinCostFactor {
 			continue
 		}
-		tbl, column, _ := strings.Cut(bestCol, "|")
-		create := fmt.Sprintf("CREATE INDEX CONCURRENTLY ON %s (%s);", tbl, pgx.Identifier{column}.Sanitize())
-		f := newFinding(KindIndexAdvice, db+"/"+tbl+"("+column+")", SeverityWarning, fmt.Sprintf("Index on %s(%s) would speed up a slow query", tbl, column))
+		id := KindIndexAdvice + ":" + db + "/" + best.table + "(" + best.column + ")"
+		if i, ok := seen[id]; ok { // the same index helps another statement too
+			f := &out[i]
+			f.Evidence.Values["fingerprints"] = append(f.Evidence.Values["fingerprints"].([]string), cd.q.Fingerprint)
+			f.Score += cd.q.TotalTimeMs / 1000
+			continue
+		}
+		create := fmt.Sprintf("CREATE INDEX CONCURRENTLY ON %s (%s);", best.table, best.quoted)
+		f := newFinding(KindIndexAdvice, db+"/"+best.table+"("+best.column+")", SeverityWarning, fmt.Sprintf("Index on %s(%s) would speed up a slow query", best.table, best.column))
 		f.Evidence = Evidence{Window: "since fingerprint first seen", From: cd.q.FirstSeen, To: now,
 			Summary: fmt.Sprintf("estimated cost %.1f -> %.1f (×%.1f) with a hypothetical index on %s(%s); %d calls, mean %.2f ms: %s",
-				base, bestCost, base/bestCost, tbl, column, cd.q.Calls, cd.q.MeanTimeMs, shorten(cd.q.Query, 120)),
-			Values: map[string]any{"database": db, "table": tbl, "column": column, "cost_before": base, "cost_after": bestCost,
-				"factor": base / bestCost, "fingerprint": cd.q.Fingerprint, "calls": cd.q.Calls, "mean_ms": cd.q.MeanTimeMs,
-				"total_ms": cd.q.TotalTimeMs, "query": cd.q.Query, "min_cost_factor": s.IndexAdvice.MinCostFactor}}
+				base, bestCost, base/bestCost, best.table, best.column, cd.q.Calls, cd.q.MeanTimeMs, shorten(cd.q.Query, 120)),
+			Values: map[string]any{"database": db, "table": best.table, "column": best.column, "cost_before": base, "cost_after": bestCost,
+				"factor": base / bestCost, "fingerprint": cd.q.Fingerprint, "fingerprints": []string{cd.q.Fingerprint},
+				"calls": cd.q.Calls, "mean_ms": cd.q.MeanTimeMs, "total_ms": cd.q.TotalTimeMs, "query": cd.q.Query,
+				"min_cost_factor": s.IndexAdvice.MinCostFactor}}
 		f.Recommendation = create + " (hypopg estimate; CONCURRENTLY avoids blocking writes while it builds)"
 		f.Score = cd.q.TotalTimeMs / 1000
+		seen[id] = len(out)
 		out = append(out, f)
 	}
 	if !hypo {
@@ -215,18 +228,22 @@ func explainCost(ctx context.Context, c *pgconn.PgConn, sql string, params int) 
 	return plan[0].Plan.TotalCost, rows[0][0], nil
 }
 
-// resolveColumns maps the shape's filtered columns to "table|column" pairs
-// of real user-table columns (unqualified columns are looked up in every
-// table of the statement).
-func resolveColumns(ctx context.Context, c *pgconn.PgConn, sh *readShape) ([]string, error) {
+// idxCol is a real column of a user table; table is regclass text and
+// quoted is quote_ident(column), both as the server spells them.
+type idxCol struct{ table, column, quoted string }
+
+// resolveColumns maps the shape's filtered columns to real user-table
+// columns (unqualified columns are looked up in every table of the
+// statement).
+func resolveColumns(ctx context.Context, c *pgconn.PgConn, sh *readShape) ([]idxCol, error) {
 	seen := map[string]bool{}
-	var out []string
+	var out []idxCol
 	add := func(t [2]string, col string) error {
 		name := pgx.Identifier{t[1]}.Sanitize()
 		if t[0] != "" {
 			name = pgx.Identifier{t[0], t[1]}.Sanitize()
 		}
-		rows, err := pgRows(ctx, c, `SELECT c.oid::regclass::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		rows, err := pgRows(ctx, c, `SELECT c.oid::regclass::text, quote_ident(a.attname) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 			WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped AND a.attnum > 0 AND c.relkind IN ('r','p','m')`, name, col)
 		if err != nil {
 			return err
@@ -235,7 +252,7 @@ func resolveColumns(ctx context.Context, c *pgconn.PgConn, sh *readShape) ([]str
 			k := rows[0][0] + "|" + col
 			if !seen[k] {
 				seen[k] = true
-				out = append(out, k)
+				out = append(out, idxCol{table: rows[0][0], column: col, quoted: rows[0][1]})
 			}
 		}
 		return nil
@@ -255,6 +272,6 @@ func resolveColumns(ctx context.Context, c *pgconn.PgConn, sh *readShape) ([]str
 			}
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b idxCol) int { return cmp.Compare(a.table+"|"+a.column, b.table+"|"+b.column) })
 	return out, nil
 }
