@@ -60,8 +60,11 @@ func validateHint(h string) error {
 			return fmt.Errorf("hint %s: expected (", name)
 		}
 		i++
+		// Leading((a b) c) nests parentheses; quoted names may hold any
+		// character.
 		inQuote := false
 		closed := false
+		depth := 1
 		for i < len(h) {
 			c := h[i]
 			i++
@@ -73,11 +76,14 @@ func validateHint(h string) error {
 				continue
 			}
 			if c == '(' {
-				return fmt.Errorf("hint %s: nested parenthesis", name)
+				depth++
 			}
 			if c == ')' {
-				closed = true
-				break
+				depth--
+				if depth == 0 {
+					closed = true
+					break
+				}
 			}
 		}
 		if !closed {
