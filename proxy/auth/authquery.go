@@ -32,7 +32,7 @@ type AuthQuery struct {
 	// TTL is how long a result stays cached.
 	TTL time.Duration
 	// MaxEntries bounds the cache; 0 means 10000. When full, expired entries
-	// go first, then arbitrary ones.
+	// go first, then the oldest.
 	MaxEntries int
 
 	connMu sync.Mutex // serializes use of conn and dialing
@@ -188,20 +188,30 @@ func (q *AuthQuery) store(user string, s Secret, found bool) {
 		limit = defaultAuthQueryCacheSize
 	}
 	if _, ok := q.cache[user]; !ok && len(q.cache) >= limit {
-		now := time.Now()
-		for k, e := range q.cache {
-			if now.After(e.expires) {
-				delete(q.cache, k)
-			}
-		}
-		for k := range q.cache {
-			if len(q.cache) < limit {
-				break
-			}
+		q.evictLocked(limit)
+	}
+	q.cache[user] = cachedSecret{secret: s, found: found, expires: time.Now().Add(q.TTL)}
+}
+
+// evictLocked makes room for one entry: expired entries go first, then the
+// oldest. The scan is linear but only runs on a miss with a full cache.
+func (q *AuthQuery) evictLocked(limit int) {
+	now := time.Now()
+	for k, e := range q.cache {
+		if now.After(e.expires) {
 			delete(q.cache, k)
 		}
 	}
-	q.cache[user] = cachedSecret{secret: s, found: found, expires: time.Now().Add(q.TTL)}
+	for len(q.cache) >= limit {
+		var oldest string
+		var at time.Time
+		for k, e := range q.cache {
+			if at.IsZero() || e.expires.Before(at) {
+				oldest, at = k, e.expires
+			}
+		}
+		delete(q.cache, oldest)
+	}
 }
 
 // Invalidate drops every cached result, e.g. on SIGHUP or after an admin

@@ -41,7 +41,9 @@ func TestRealClient(t *testing.T) {
 		{"password plaintext", auth.MethodPassword, &plain, pw, "", ""},
 		{"password md5", auth.MethodPassword, &md5, pw, "", ""},
 		{"password scram", auth.MethodPassword, &scram, pw, "", ""},
-		{"password wrong", auth.MethodPassword, &scram, "nope", "28P01", failed},
+		{"password plaintext wrong", auth.MethodPassword, &plain, "nope", "28P01", failed},
+		{"password md5 wrong", auth.MethodPassword, &md5, "nope", "28P01", failed},
+		{"password scram wrong", auth.MethodPassword, &scram, "nope", "28P01", failed},
 		{"password unknown user", auth.MethodPassword, nil, pw, "28P01", failed},
 		{"trust", auth.MethodTrust, nil, "", "", ""},
 	}
