@@ -1,0 +1,174 @@
+package resultcache
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// redisPair returns two instances sharing the test Redis (own key prefix).
+func redisCache(t testing.TB, addr, prefix string, mutate func(*Config)) *Cache {
+	t.Helper()
+	c := newTestCache(t, func(c *Config) {
+		c.Redis.Addrs = []string{addr}
+		c.Redis.KeyPrefix = prefix
+		c.Redis.Timeout = 200 * time.Millisecond // shared CI machines; the breaker test sets its own
+		if mutate != nil {
+			mutate(c)
+		}
+	}, Deps{})
+	waitFor(t, "subscribed", func() bool { return c.pubsubLive.Load() })
+	return c
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// fillAndWait stores payload through c and waits until the L2 copy landed.
+func fillAndWait(t testing.TB, c *Cache, r *Request, payload []byte) {
+	t.Helper()
+	res := c.Lookup(ctx, r)
+	if res.Fill == nil {
+		t.Fatalf("want miss, got %+v", res)
+	}
+	if !res.Fill.Store(payload, time.Minute) {
+		t.Fatal("store refused")
+	}
+	waitFor(t, "L2 fill", func() bool {
+		n, _ := c.rdb.Exists(ctx, c.keys.entry(r.Database, r.Key)).Result()
+		return n == 1
+	})
+}
+
+func TestL2HitAcrossInstancesAndCompression(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, func(c *Config) { c.CompressThreshold = 100 })
+	b := redisCache(t, addr, prefix, nil)
+	small := req("small", "app", 10)
+	big := req("big", "app", 10)
+	bigPayload := bytes.Repeat([]byte("D\x00\x00\x00\x10 row of data "), 500)
+	fillAndWait(t, a, small, []byte("tiny result"))
+	fillAndWait(t, a, big, bigPayload)
+	raw, _ := a.rdb.Get(ctx, a.keys.entry("app", big.Key)).Bytes()
+	if len(raw) >= len(bigPayload) || raw[2]&l2FlagS2 == 0 {
+		t.Fatalf("big entry not compressed in Redis (%d bytes for %d)", len(raw), len(bigPayload))
+	}
+	for _, tc := range []struct {
+		r    *Request
+		want []byte
+	}{{small, []byte("tiny result")}, {big, bigPayload}} {
+		res := b.Lookup(ctx, tc.r)
+		if res.Level != "l2" || !bytes.Equal(res.Payload, tc.want) {
+			t.Fatalf("instance b: want l2 hit, got level %q (%d bytes)", res.Level, len(res.Payload))
+		}
+		if res := b.Lookup(ctx, tc.r); res.Level != "l1" {
+			t.Fatalf("second lookup on b: want l1, got %+v", res.Level)
+		}
+	}
+}
+
+func TestInvalidationAcrossInstances(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, nil)
+	b := redisCache(t, addr, prefix, nil)
+	r := req("select * from t", "app", 10, 11)
+	fillAndWait(t, a, r, []byte("v1"))
+	if res := b.Lookup(ctx, r); res.Level != "l2" {
+		t.Fatalf("b: want l2, got %+v", res)
+	}
+	if res := b.Lookup(ctx, r); res.Level != "l1" {
+		t.Fatalf("b: want l1, got %+v", res)
+	}
+	a.InvalidateIDs(ctx, "app", []RelID{11})
+	// a's own L1 at once; b's L1 once the PUBLISH arrives.
+	if a.Lookup(ctx, r).Hit() {
+		t.Fatal("a: hit after its own invalidation")
+	}
+	waitFor(t, "b's L1 to drop the entry", func() bool { return !b.Lookup(ctx, r).Hit() })
+	// And a third instance, with an empty L1, must not get it from L2.
+	c := redisCache(t, addr, prefix, nil)
+	if res := c.Lookup(ctx, r); res.Hit() {
+		t.Fatalf("fresh instance got a stale L2 entry: %+v", res)
+	}
+	// InvalidateDatabase through b reaches a and L2 as well.
+	r2 := req("other", "app", 12)
+	fillAndWait(t, a, r2, []byte("x"))
+	b.InvalidateDatabase(ctx, "app")
+	waitFor(t, "a's L1 to drop after database invalidation", func() bool { return !a.Lookup(ctx, r2).Hit() })
+	if c.Lookup(ctx, r2).Hit() {
+		t.Fatal("L2 entry survived InvalidateDatabase")
+	}
+}
+
+// The fill race across instances: a result computed before another
+// instance's write must not land in L2.
+func TestL2FillRace(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, nil)
+	b := redisCache(t, addr, prefix, nil)
+	r := req("q", "app", 20)
+	res := a.Lookup(ctx, r) // a sends its query...
+	b.InvalidateIDs(ctx, "app", []RelID{20})
+	// ...and stores before the PUBLISH reached it: L1 may take it, but the
+	// Redis script must refuse it.
+	waitFor(t, "a to see b's invalidation", func() bool { return a.vers.get("app", 20) == 1 })
+	if res.Fill.Store([]byte("stale"), time.Minute) {
+		t.Fatal("a stored into L1 after seeing the invalidation")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := a.rdb.Exists(ctx, a.keys.entry("app", r.Key)).Result(); n != 0 {
+		t.Fatal("stale result stored in L2")
+	}
+	// Same, but the local stamp can't see it (the write went straight to
+	// Redis): only the script protects L2.
+	res = a.Lookup(ctx, r)
+	if err := a.rdb.HIncrBy(ctx, a.keys.versions("app"), relField(20), 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res.Fill.Store([]byte("stale"), time.Minute)
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := a.rdb.Exists(ctx, a.keys.entry("app", r.Key)).Result(); n != 0 {
+		t.Fatal("L2 store ignored a version change in Redis")
+	}
+}
+
+func TestPurgeFingerprintL2(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, nil)
+	b := redisCache(t, addr, prefix, nil)
+	r := req("q", "app", 30)
+	r.Fingerprint = 777
+	fillAndWait(t, a, r, []byte("x"))
+	if res := b.Lookup(ctx, r); !res.Hit() {
+		t.Fatal("b: no hit")
+	}
+	if _, err := a.Purge(ctx, PurgeRequest{Fingerprint: 777}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to drop the purged fingerprint", func() bool { return !b.Lookup(ctx, r).Hit() })
+	c := redisCache(t, addr, prefix, nil)
+	if c.Lookup(ctx, r).Hit() {
+		t.Fatal("purged fingerprint still in L2")
+	}
+	fillAndWait(t, a, req("q2", "app", 31), []byte("y"))
+	if _, err := a.Purge(ctx, PurgeRequest{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Lookup(ctx, req("q2", "app", 31)).Hit() {
+		t.Fatal("entry survived purge all")
+	}
+}
