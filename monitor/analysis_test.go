@@ -251,7 +251,7 @@ func TestFindingStoreKeepsFirstSeenAndRanks(t *testing.T) {
 }
 
 func TestFingerprintEviction(t *testing.T) {
-	tb := newFPTable(3*numShards, 100) // three entries per shard
+	tb := newFPTable(3*numShards, 100, 1) // three entries per shard
 	hot := QueryEvent{Fingerprint: 0, Normalized: "hot"}
 	for i := 0; i < 10; i++ {
 		tb.record(&hot)

@@ -29,7 +29,7 @@ type dbMetrics struct {
 }
 
 func newCollector(s Settings) *collector {
-	c := &collector{table: newFPTable(s.MaxFingerprints, s.MaxExampleBytes)}
+	c := &collector{table: newFPTable(s.MaxFingerprints, s.MaxExampleBytes, windowTicks(s))}
 	c.dbs.Store(&map[string]*dbMetrics{})
 	c.pools.Store(&map[string]map[string]*poolWaits{})
 	return c

@@ -16,11 +16,12 @@ const maxWindowTicks = 60
 
 // fpTable is the bounded per-fingerprint statistics table.
 type fpTable struct {
-	shards     [numShards]shard
-	perShard   int
-	maxExample int
-	entries    atomic.Int64
-	evictions  atomic.Int64
+	shards      [numShards]shard
+	perShard    int
+	maxExample  int
+	windowTicks int // ring length per entry
+	entries     atomic.Int64
+	evictions   atomic.Int64
 }
 
 type shard struct {
@@ -56,7 +57,7 @@ type fpEntry struct {
 	usage                                    float64
 	prevCalls, prevErrors, prevHits, prevLks uint64
 	prevRows, prevNs                         int64
-	ticks                                    [maxWindowTicks]tickDelta
+	ticks                                    []tickDelta // ring, len = window ticks
 	tickPos                                  int
 	ewma                                     float64 // seconds, mean per tick
 	ewmaTicks                                int
@@ -77,8 +78,9 @@ func (d *tickDelta) add(o tickDelta) {
 	d.ns += o.ns
 }
 
-func newFPTable(maxFingerprints, maxExample int) *fpTable {
-	t := &fpTable{perShard: (maxFingerprints + numShards - 1) / numShards, maxExample: maxExample}
+func newFPTable(maxFingerprints, maxExample, windowTicks int) *fpTable {
+	windowTicks = min(max(windowTicks, 1), maxWindowTicks)
+	t := &fpTable{perShard: (maxFingerprints + numShards - 1) / numShards, maxExample: maxExample, windowTicks: windowTicks}
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*fpEntry)
 	}
@@ -89,6 +91,8 @@ func newFPTable(maxFingerprints, maxExample int) *fpTable {
 func (t *fpTable) record(ev *QueryEvent) {
 	sh := &t.shards[(ev.Fingerprint^ev.Fingerprint>>32)%numShards]
 	ns := int64(ev.Duration)
+	secs := ev.Duration.Seconds()
+	key := keyOf(secs) // outside the lock
 	sh.mu.Lock()
 	e := sh.m[ev.Fingerprint]
 	for e != nil && e.database != ev.Database {
@@ -116,8 +120,8 @@ func (t *fpTable) record(ev *QueryEvent) {
 		e.lookups++
 		sh.tk.lookups++
 	}
-	e.sk.Add(ev.Duration)
-	sh.tk.sk.Add(ev.Duration)
+	e.sk.addValue(secs, key)
+	sh.tk.sk.addValue(secs, key)
 	if e.example == "" && ev.Example != "" && len(ev.Example) <= t.maxExample {
 		e.example = ev.Example
 	}
@@ -132,7 +136,7 @@ func (t *fpTable) insert(sh *shard, ev *QueryEvent) *fpEntry {
 		t.evict(sh)
 	}
 	e := &fpEntry{fp: ev.Fingerprint, database: ev.Database, user: ev.User,
-		normalized: ev.Normalized, firstSeen: time.Now()}
+		normalized: ev.Normalized, firstSeen: time.Now(), ticks: make([]tickDelta, t.windowTicks)}
 	e.next = sh.m[ev.Fingerprint]
 	sh.m[ev.Fingerprint] = e
 	sh.n++
@@ -338,7 +342,8 @@ func (t *fpTable) roll(now time.Time, windowTicks int) []fpWindow {
 				}
 				e.prevCalls, e.prevErrors, e.prevHits, e.prevLks = e.calls, e.errors, e.hits, e.lookups
 				e.prevRows, e.prevNs = e.rows, e.totalNs
-				e.tickPos = (e.tickPos + 1) % maxWindowTicks
+				n := len(e.ticks)
+				e.tickPos = (e.tickPos + 1) % n
 				e.ticks[e.tickPos] = d
 				e.usage = e.usage/2 + float64(d.calls)
 				if d.calls > 0 {
@@ -347,8 +352,8 @@ func (t *fpTable) roll(now time.Time, windowTicks int) []fpWindow {
 				w := fpWindow{fp: e.fp, database: e.database, normalized: e.normalized,
 					example: e.example, tick: d, baseline: e.ewma, baselineTicks: e.ewmaTicks,
 					maxRows: e.maxRows, calls: e.calls, lastSeen: e.lastSeen, p95: e.sk.Quantile(0.95)}
-				for k := 0; k < windowTicks; k++ {
-					w.window.add(e.ticks[(e.tickPos-k+maxWindowTicks)%maxWindowTicks])
+				for k := 0; k < windowTicks && k < n; k++ {
+					w.window.add(e.ticks[(e.tickPos-k+n)%n])
 				}
 				if d.calls > 0 {
 					m := float64(d.ns) / 1e9 / float64(d.calls)

@@ -45,19 +45,33 @@ func sketchKey(seconds float64) int {
 func (s *Sketch) Add(d time.Duration) { s.AddSeconds(d.Seconds()) }
 
 // AddSeconds records one value in seconds.
-func (s *Sketch) AddSeconds(v float64) {
-	s.count++
-	if v > s.max {
-		s.max = v
-	}
+func (s *Sketch) AddSeconds(v float64) { s.addValue(v, keyOf(v)) }
+
+// zeroKey marks values below sketchMin.
+const zeroKey = math.MinInt32
+
+// keyOf computes a value's bucket once, so callers feeding several
+// sketches pay for one logarithm.
+func keyOf(v float64) int {
 	if !(v >= sketchMin) { // also catches NaN
-		s.zero++
-		return
+		return zeroKey
 	}
 	if v > sketchMaxValue {
 		v = sketchMaxValue
 	}
-	s.addKey(sketchKey(v), 1)
+	return sketchKey(v)
+}
+
+func (s *Sketch) addValue(v float64, k int) {
+	s.count++
+	if v > s.max {
+		s.max = v
+	}
+	if k == zeroKey {
+		s.zero++
+		return
+	}
+	s.addKey(k, 1)
 }
 
 func (s *Sketch) addKey(k int, n uint32) {
