@@ -15,36 +15,45 @@ func TestConfig(t *testing.T) {
 		yaml    string
 		wantErr []string // each must appear; none means valid
 	}{
-		{name: "defaults", yaml: ``},
+		{name: "defaults", yaml: `{}`},
 		{name: "users of every kind", yaml: `
 method: md5
+mock_secret: shared-by-all-instances
 users:
-  alice: s3cret
-  bob: md54a0a68b43b6cd5cf266fa02f196e2371
-  carol: SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=
+  - name: alice
+    password: s3cret
+  - name: bob
+    password: md54a0a68b43b6cd5cf266fa02f196e2371
+    server_password: real
+  - name: carol
+    password: SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=
 auth_query:
-  enabled: true
   user: sluice_auth
   cache_ttl: 30s
+  cache_size: 100
 `},
 		{name: "every problem at once", yaml: `
 method: kerberos
 users:
-  alice: ""
-  bob: SCRAM-SHA-256$nope
+  - name: alice
+    password: ""
+  - name: alice
+    password: SCRAM-SHA-256$nope
+  - password: x
 auth_query:
-  enabled: true
+  user: sluice_auth
   query: ""
   database: ""
   cache_ttl: -1s
   cache_size: -1
 `, wantErr: []string{
 			"auth.method: unknown authentication method",
-			"auth.users.alice: empty password",
-			"auth.users.bob: SCRAM verifier",
-			"auth.auth_query.query: must not be empty",
-			"auth.auth_query.user: must not be empty",
-			"auth.auth_query.database: must not be empty",
+			"auth.users[0].password: empty password",
+			"auth.users[1].name: duplicate user",
+			"auth.users[1].password: SCRAM verifier",
+			"auth.users[2].name: required",
+			"auth.auth_query.query: required",
+			"auth.auth_query.database: required",
 			"auth.auth_query.cache_ttl: must be >= 0",
 			"auth.auth_query.cache_size: must be >= 0",
 		}},
@@ -54,7 +63,7 @@ auth_query:
 			cfg := auth.DefaultConfig()
 			dec := yaml.NewDecoder(strings.NewReader(tt.yaml))
 			dec.KnownFields(true)
-			if err := dec.Decode(&cfg); err != nil && tt.yaml != "" {
+			if err := dec.Decode(&cfg); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
 			err := cfg.Validate()
@@ -65,6 +74,9 @@ auth_query:
 				secrets, err := cfg.Secrets()
 				if err != nil || len(secrets) != len(cfg.Users) {
 					t.Fatalf("Secrets = %v, %v", secrets, err)
+				}
+				if (cfg.NewAuthQuery(nil) != nil) != (cfg.AuthQuery.User != "") {
+					t.Fatal("NewAuthQuery on/off does not follow auth_query.user")
 				}
 				return
 			}
