@@ -28,5 +28,11 @@ var (
 )
 
 func observe(method Method, err error) {
-	loginsTotal.WithLabelValues(string(method), outcome(err)).Inc()
+	label := string(method)
+	switch method {
+	case MethodSCRAM, MethodMD5, MethodPassword, MethodTrust:
+	default:
+		label = "unknown" // keep label values bounded
+	}
+	loginsTotal.WithLabelValues(label, outcome(err)).Inc()
 }
