@@ -123,10 +123,14 @@ func (cs *catalogs) close() {
 const catalogTimeout = 10 * time.Second
 
 // catalogSQL is read in one round trip. Volatility rules: only IMMUTABLE
-// (provolatile 'i') functions make a statement cacheable; views and RLS
-// policies are checked through their recorded dependencies (pg_depend on
-// pg_rewrite and pg_policy), which list every function and operator their
-// expressions call.
+// (provolatile 'i') functions make a statement cacheable. Views (pg_rewrite)
+// and RLS policies (pg_policy) are checked by reading their stored node
+// trees for the functions, operators, aggregates and window functions they
+// call: pg_depend does not list built-in (pinned) functions such as now()
+// or current_setting(). SQL-value functions (SQLValueFunctionOp in
+// primnodes.h) are non-immutable except CURRENT_ROLE, CURRENT_USER, USER
+// (the role is in the key), CURRENT_CATALOG and CURRENT_SCHEMA (database
+// and search_path are in the key); SESSION_USER is not in the key.
 const catalogSQL = `
 select c.oid, n.nspname, c.relname, c.relkind, c.relpersistence
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -137,17 +141,23 @@ select distinct r.ev_class, d.refobjid
   join pg_depend d on d.classid = 'pg_rewrite'::regclass and d.objid = r.oid
                   and d.refclassid = 'pg_class'::regclass
  where d.refobjid <> r.ev_class;
-with nonimm as (
-  select d.classid, d.objid from pg_depend d
-   where (d.refclassid = 'pg_proc'::regclass
-          and exists (select 1 from pg_proc p where p.oid = d.refobjid and p.provolatile <> 'i'))
-      or (d.refclassid = 'pg_operator'::regclass
-          and exists (select 1 from pg_operator o join pg_proc p on p.oid = o.oprcode
-                       where o.oid = d.refobjid and p.provolatile <> 'i'))
+with trees as (
+  select ev_class as rel, 'v' as kind, ev_action::text as tree from pg_rewrite
+  union all
+  select polrelid, 'p', coalesce(polqual::text, '') || coalesce(polwithcheck::text, '') from pg_policy
+), calls as (
+  select t.rel, t.kind, m[1] as field, m[2]::oid as id
+    from trees t, regexp_matches(t.tree, ':(funcid|opfuncid|aggfnoid|winfnoid|opno) (\d+)', 'g') m
 )
-select distinct r.ev_class, 'v' from pg_rewrite r join nonimm x on x.classid = 'pg_rewrite'::regclass and x.objid = r.oid
+select distinct c.rel, c.kind from calls c
+  join pg_proc p on p.oid = case when c.field = 'opno'
+                                 then (select o.oprcode from pg_operator o where o.oid = c.id)
+                                 else c.id end
+ where p.provolatile <> 'i'
 union
-select distinct p.polrelid, 'p' from pg_policy p join nonimm x on x.classid = 'pg_policy'::regclass and x.objid = p.oid;
+select distinct t.rel, t.kind
+  from trees t, regexp_matches(t.tree, '\{SQLVALUEFUNCTION :op (\d+)', 'g') m
+ where m[1]::int not in (9, 10, 11, 13, 14);
 select n.nspname, p.proname, bool_and(p.provolatile = 'i')
   from pg_proc p join pg_namespace n on n.oid = p.pronamespace group by 1, 2;
 select nspname from pg_namespace;

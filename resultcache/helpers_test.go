@@ -58,3 +58,12 @@ func freePort(t testing.TB) int {
 func uniquePrefix(t testing.TB) string {
 	return fmt.Sprintf("sluicetest%x", randUint64())
 }
+
+// isHit looks up and gives back any fill ticket, as the proxy must.
+func isHit(c *Cache, r *Request) bool {
+	res := c.Lookup(ctx, r)
+	if res.Fill != nil {
+		res.Fill.Abandon()
+	}
+	return res.Hit()
+}

@@ -93,10 +93,10 @@ func TestInvalidationAcrossInstances(t *testing.T) {
 	}
 	a.InvalidateIDs(ctx, "app", []RelID{11})
 	// a's own L1 at once; b's L1 once the PUBLISH arrives.
-	if a.Lookup(ctx, r).Hit() {
+	if isHit(a, r) {
 		t.Fatal("a: hit after its own invalidation")
 	}
-	waitFor(t, "b's L1 to drop the entry", func() bool { return !b.Lookup(ctx, r).Hit() })
+	waitFor(t, "b's L1 to drop the entry", func() bool { return !isHit(b, r) })
 	// And a third instance, with an empty L1, must not get it from L2.
 	c := redisCache(t, addr, prefix, nil)
 	if res := c.Lookup(ctx, r); res.Hit() {
@@ -106,8 +106,8 @@ func TestInvalidationAcrossInstances(t *testing.T) {
 	r2 := req("other", "app", 12)
 	fillAndWait(t, a, r2, []byte("x"))
 	b.InvalidateDatabase(ctx, "app")
-	waitFor(t, "a's L1 to drop after database invalidation", func() bool { return !a.Lookup(ctx, r2).Hit() })
-	if c.Lookup(ctx, r2).Hit() {
+	waitFor(t, "a's L1 to drop after database invalidation", func() bool { return !isHit(a, r2) })
+	if isHit(c, r2) {
 		t.Fatal("L2 entry survived InvalidateDatabase")
 	}
 }
@@ -159,16 +159,16 @@ func TestPurgeFingerprintL2(t *testing.T) {
 	if _, err := a.Purge(ctx, PurgeRequest{Fingerprint: 777}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b to drop the purged fingerprint", func() bool { return !b.Lookup(ctx, r).Hit() })
+	waitFor(t, "b to drop the purged fingerprint", func() bool { return !isHit(b, r) })
 	c := redisCache(t, addr, prefix, nil)
-	if c.Lookup(ctx, r).Hit() {
+	if isHit(c, r) {
 		t.Fatal("purged fingerprint still in L2")
 	}
 	fillAndWait(t, a, req("q2", "app", 31), []byte("y"))
 	if _, err := a.Purge(ctx, PurgeRequest{All: true}); err != nil {
 		t.Fatal(err)
 	}
-	if c.Lookup(ctx, req("q2", "app", 31)).Hit() {
+	if isHit(c, req("q2", "app", 31)) {
 		t.Fatal("entry survived purge all")
 	}
 }
