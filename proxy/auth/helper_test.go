@@ -131,6 +131,8 @@ func serveOne(conn net.Conn, method auth.Method, lookup func(string) (auth.Secre
 	switch {
 	case err == nil:
 		be.Send(&pgproto3.AuthenticationOk{})
+		be.Send(&pgproto3.ParameterStatus{Name: "server_version", Value: "15.0"})
+		be.Send(&pgproto3.ParameterStatus{Name: "client_encoding", Value: "UTF8"})
 		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		be.Flush()
 	case errors.As(err, &ae):

@@ -36,7 +36,7 @@ func pgAdmin(t *testing.T) (*pgconn.PgConn, func(ctx context.Context) (*pgconn.P
 	return conn, dial
 }
 
-func exec(t *testing.T, conn *pgconn.PgConn, sql string) []*pgconn.Result {
+func pgExec(t *testing.T, conn *pgconn.PgConn, sql string) []*pgconn.Result {
 	t.Helper()
 	res, err := conn.Exec(context.Background(), sql).ReadAll()
 	if err != nil {
@@ -53,14 +53,14 @@ func tempRole(t *testing.T, conn *pgconn.PgConn, prefix string) string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := prefix + "_" + hex.EncodeToString(b)
-	exec(t, conn, "CREATE ROLE "+name+" LOGIN")
+	pgExec(t, conn, "CREATE ROLE "+name+" LOGIN")
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+name).ReadAll() })
 	return name
 }
 
 func rolpassword(t *testing.T, conn *pgconn.PgConn, role string) string {
 	t.Helper()
-	res := exec(t, conn, "SELECT rolpassword FROM pg_authid WHERE rolname = "+quote(role))
+	res := pgExec(t, conn, "SELECT rolpassword FROM pg_authid WHERE rolname = "+quote(role))
 	if len(res[0].Rows) != 1 || res[0].Rows[0][0] == nil {
 		t.Fatalf("no rolpassword for %s", role)
 	}
@@ -91,7 +91,7 @@ func TestPostgresVerifiers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strconv.Quote(tt.password), func(t *testing.T) {
 			role := tempRole(t, conn, "sluice_v")
-			exec(t, conn, "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD "+quote(tt.password))
+			pgExec(t, conn, "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD "+quote(tt.password))
 			stored := rolpassword(t, conn, role)
 
 			// Recompute with PostgreSQL's salt and iteration count.
@@ -122,13 +122,13 @@ func TestPostgresVerifiers(t *testing.T) {
 				}
 			}
 
-			exec(t, conn, "SET password_encryption = 'md5'; ALTER ROLE "+role+" PASSWORD "+quote(tt.password))
+			pgExec(t, conn, "SET password_encryption = 'md5'; ALTER ROLE "+role+" PASSWORD "+quote(tt.password))
 			if got, stored := auth.MD5Verifier(role, tt.password), rolpassword(t, conn, role); got != stored {
 				t.Fatalf("MD5Verifier = %s, PostgreSQL stores %s", got, stored)
 			}
 		})
 	}
-	res := exec(t, conn, "SELECT 'md5' || md5('secret' || 'alice')")
+	res := pgExec(t, conn, "SELECT 'md5' || md5('secret' || 'alice')")
 	if got := string(res[0].Rows[0][0]); got != auth.MD5Verifier("alice", "secret") {
 		t.Fatalf("PostgreSQL md5 %s != MD5Verifier", got)
 	}
@@ -137,7 +137,7 @@ func TestPostgresVerifiers(t *testing.T) {
 func TestAuthQueryPostgres(t *testing.T) {
 	conn, dial := pgAdmin(t)
 	role := tempRole(t, conn, "sluice_aq")
-	exec(t, conn, "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD 'pw1'")
+	pgExec(t, conn, "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD 'pw1'")
 	nopw := tempRole(t, conn, "sluice_nopw")
 	ghost := "sluice_ghost_" + role[len("sluice_aq_"):]
 	t.Cleanup(func() { conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+ghost).ReadAll() })
@@ -173,7 +173,7 @@ func TestAuthQueryPostgres(t *testing.T) {
 	}
 
 	// Cached, positive and negative, until invalidated.
-	exec(t, conn, "ALTER ROLE "+role+" PASSWORD 'pw2'; CREATE ROLE "+ghost+" LOGIN PASSWORD 'boo'")
+	pgExec(t, conn, "ALTER ROLE "+role+" PASSWORD 'pw2'; CREATE ROLE "+ghost+" LOGIN PASSWORD 'boo'")
 	if err := login("pw1"); err != nil {
 		t.Fatalf("cached secret should still accept the old password: %v", err)
 	}
@@ -192,7 +192,7 @@ func TestAuthQueryPostgres(t *testing.T) {
 	}
 
 	// The lookup connection is killed: the next lookup re-dials.
-	exec(t, conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice-auth-test' AND pid <> pg_backend_pid()")
+	pgExec(t, conn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sluice-auth-test' AND pid <> pg_backend_pid()")
 	q.Invalidate()
 	if _, found, err := q.Lookup(ctx, role); err != nil || !found {
 		t.Fatalf("Lookup after the server dropped the connection = %v, %v", found, err)
@@ -255,11 +255,11 @@ func TestAuthQueryCacheBound(t *testing.T) {
 	// Eviction is oldest first: a role created after its negative result
 	// was cached is seen once three newer users pushed that entry out.
 	role := tempRole(t, conn, "sluice_evict")
-	exec(t, conn, "ALTER ROLE "+role+" PASSWORD 'x'")
+	pgExec(t, conn, "ALTER ROLE "+role+" PASSWORD 'x'")
 	if _, found, _ := q.Lookup(ctx, role); !found {
 		t.Fatal("new role not found")
 	}
-	exec(t, conn, "DROP ROLE "+role)
+	pgExec(t, conn, "DROP ROLE "+role)
 	if _, found, _ := q.Lookup(ctx, role); !found {
 		t.Fatal("fresh entry evicted too early")
 	}
