@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,4 +299,49 @@ func md5Answer(user, password string, salt [4]byte) string {
 	inner := auth.MD5Verifier(user, password)[3:]
 	sum := md5.Sum(append([]byte(inner), salt[:]...))
 	return "md5" + hex.EncodeToString(sum[:])
+}
+
+// byteWriter delivers every write one byte at a time, so the server's
+// reader sees each message split at every byte boundary.
+type byteWriter struct{ w io.Writer }
+
+func (b byteWriter) Write(p []byte) (int, error) {
+	for i := range p {
+		if _, err := b.w.Write(p[i : i+1]); err != nil {
+			return i, err
+		}
+	}
+	return len(p), nil
+}
+
+func TestMessagesSplitAtEveryByte(t *testing.T) {
+	secret := secretOf(t, "alice", "s3cret")
+	t.Run("scram", func(t *testing.T) {
+		_, cli, wait := pipeAuth(t, auth.MethodSCRAM, "alice", secret, true)
+		fe := pgproto3.NewFrontend(cli, byteWriter{cli})
+		c := newSCRAMClient("s3cret", "n,,")
+		expectSASL(t, fe)
+		send(t, fe, &pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: c.first()})
+		cont := receive(t, fe).(*pgproto3.AuthenticationSASLContinue)
+		send(t, fe, &pgproto3.SASLResponse{Data: c.final(t, string(cont.Data))})
+		if fin, ok := receive(t, fe).(*pgproto3.AuthenticationSASLFinal); !ok || string(fin.Data) != c.serverSignature() {
+			t.Fatalf("bad SASLFinal %#v", fin)
+		}
+		receive(t, fe)
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("md5", func(t *testing.T) {
+		_, cli, wait := pipeAuth(t, auth.MethodMD5, "alice", secret, true)
+		fe := pgproto3.NewFrontend(cli, byteWriter{cli})
+		ch := receive(t, fe).(*pgproto3.AuthenticationMD5Password)
+		send(t, fe, &pgproto3.PasswordMessage{Password: md5Answer("alice", "s3cret", ch.Salt)})
+		if _, ok := receive(t, fe).(*pgproto3.AuthenticationOk); !ok {
+			t.Fatal("want AuthenticationOk")
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
