@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluice-proxy/sluice/proxy"
+	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
@@ -19,6 +20,8 @@ type Config struct {
 	proxy.Config `yaml:",inline"`
 	// Rewrite holds rules:, max_rows: and rewrite: (root keys).
 	Rewrite rewrite.Config `yaml:",inline"`
+	// Cache is the result cache, under cache:.
+	Cache resultcache.Config `yaml:"cache"`
 }
 
 // LogConfig selects zerolog's output.
@@ -33,6 +36,7 @@ func Default() Config {
 		Log:     LogConfig{Level: "info", Format: "auto"},
 		Config:  proxy.DefaultConfig(),
 		Rewrite: rewrite.DefaultConfig(),
+		Cache:   resultcache.DefaultConfig(),
 	}
 }
 
@@ -83,6 +87,6 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be auto, json or console, not %q", c.Log.Format))
 	}
-	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate())
+	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate(), c.Cache.Validate())
 	return errors.Join(errs...)
 }

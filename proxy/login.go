@@ -51,7 +51,7 @@ func (s *session) login() error {
 	}
 	s.wanted = wanted
 	s.stmts = map[string]*prepared{}
-	s.limits = map[string]*rewrite.Decision{}
+	s.stmtDec = map[string]*rewrite.Decision{}
 	s.portals = map[string]*rewrite.Decision{}
 	s.rsess = s.rewriteSession()
 

@@ -41,6 +41,8 @@ type pool struct {
 	// params is the ParameterStatus set of this pool's servers as first
 	// seen; a new client's startup reply is built from it.
 	params map[string]string
+	// searchPath is the servers' default search_path, read once.
+	searchPath atomic.Pointer[string]
 
 	maxWaitNanos   atomic.Int64 // longest current wait, for SHOW POOLS style stats
 	totalQueries   atomic.Int64
@@ -202,13 +204,21 @@ func (p *pool) dial(ctx context.Context, s *poolSettings) (*serverConn, error) {
 	}
 	sc.pool = p
 	p.mu.Lock()
-	if p.params == nil {
+	first := p.params == nil
+	if first {
 		p.params = make(map[string]string, len(sc.reported))
 		for k, v := range sc.reported {
 			p.params[k] = v
 		}
 	}
 	p.mu.Unlock()
+	if first {
+		// search_path is not reported (before PostgreSQL 18) but the
+		// result cache resolves unqualified names with it.
+		if sp, err := sc.show("search_path", s.target.connectTimeout); err == nil {
+			p.searchPath.Store(&sp)
+		}
+	}
 	serversOpened.Inc()
 	sc.setState(serverActive)
 	return sc, nil
@@ -325,4 +335,12 @@ func (p *pool) close() {
 	for _, w := range waiters {
 		w.ch <- nil
 	}
+}
+
+// defaultSearchPath is the servers' search_path when the client set none.
+func (p *pool) defaultSearchPath() string {
+	if sp := p.searchPath.Load(); sp != nil {
+		return *sp
+	}
+	return `"$user", public`
 }

@@ -45,6 +45,13 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 		relay := true
 		switch typ {
 		case 'N', 'A':
+			if typ == 'N' {
+				s.mu.Lock()
+				if e := s.head(); e != nil && e.req != nil && e.req.fill != nil {
+					e.req.captureFailed = true
+				}
+				s.mu.Unlock()
+			}
 			s.writeRelayed(frame)
 			continue
 		case 'S':
@@ -87,7 +94,24 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 		post = post[:0]
 		var finished *request
 		release := false
+		commit := false
 		if e := s.head(); e != nil {
+			if r := e.req; r != nil && r.fill != nil && !r.captureFailed {
+				switch typ {
+				case 'T', 'D', 'C', 'I':
+					if len(r.capture)+len(frame) <= r.maxCapture {
+						r.capture = append(r.capture, frame...)
+					} else {
+						r.captureFailed = true
+					}
+				case 'Z':
+				default:
+					r.captureFailed = true
+				}
+			}
+			if typ == 'Z' && frame[5] == 'I' && (len(s.txWrites) > 0 || s.txWholeDB) {
+				commit = true
+			}
 			if typ == 'C' && e.op == 'Q' {
 				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
 			}
@@ -113,6 +137,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 		}
 		s.mu.Unlock()
+		if commit {
+			s.commitWrites()
+		}
 		if typ == 'C' || typ == 'I' || typ == 'E' || typ == 's' {
 			rsRows = 0
 			stmtIdx++
@@ -131,6 +158,7 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			continue
 		}
 		if finished != nil {
+			finishFill(finished, frame[5])
 			finished.rows, finished.sqlstate = rows, sqlstate
 			if !finished.internal {
 				for _, c := range completionStages {

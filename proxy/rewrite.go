@@ -106,11 +106,21 @@ func (s *session) rewriteParse() {
 		s.pending = s.pending[:start]
 		s.pending = appendParse(s.pending, name, append(append([]byte(d.SQL), 0), types...))
 	}
-	if d.MaxRows > 0 {
-		s.limits[name] = d
-	} else if len(s.limits) > 0 {
-		delete(s.limits, name)
+	if d.MaxRows > 0 || writes(d) {
+		s.stmtDec[name] = d
+	} else if len(s.stmtDec) > 0 {
+		delete(s.stmtDec, name)
 	}
+}
+
+// writes reports whether a decision's statements write anything.
+func writes(d *rewrite.Decision) bool {
+	for _, st := range d.Statements {
+		if st.ParseError == "" && (!st.ReadOnly || len(st.Writes) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // idleLocal reports whether nothing is in flight on a server, so Sluice may

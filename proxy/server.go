@@ -12,9 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/proxy/auth"
+	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
@@ -27,7 +29,8 @@ type snapshot struct {
 	users     map[string]userEntry
 	authQuery *auth.AuthQuery
 	dbs       map[string]DatabaseConfig
-	rewrite   *rewrite.Engine // nil: no analysis or rules
+	rewrite   *rewrite.Engine    // nil: no analysis or rules
+	cache     *resultcache.Cache // nil: no result cache
 }
 
 type userEntry struct {
@@ -42,6 +45,10 @@ type RequestInfo struct {
 	Duration       time.Duration
 	Rows           int64
 	SQLState       string
+	// Decision is the rewrite analysis of a simple Query (nil for
+	// extended-protocol requests and without rules engine).
+	Decision *rewrite.Decision
+	CacheHit bool
 }
 
 // Recorder observes finished requests (monitor/ implements it). It is
@@ -335,6 +342,7 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	snap.rewrite = s.cfg.Load().rewrite
+	snap.cache = s.cfg.Load().cache
 	s.cfg.Store(snap)
 	s.poolsMu.Lock()
 	for key, p := range s.pools {
@@ -458,4 +466,61 @@ func (s *Server) SetRewriter(e *rewrite.Engine) {
 			return
 		}
 	}
+}
+
+// SetCache installs the result cache (nil: none).
+func (s *Server) SetCache(c *resultcache.Cache) {
+	for {
+		old := s.cfg.Load()
+		next := *old
+		next.cache = c
+		if s.cfg.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// DialDatabase opens a plain connection to a database with the server
+// credentials of a pool already serving it (the result cache reads
+// catalogs through it; monitoring reads statistics).
+func (s *Server) DialDatabase(ctx context.Context, db string) (*pgconn.PgConn, error) {
+	t, err := s.targetFor(db)
+	if err != nil {
+		return nil, err
+	}
+	return t.dialPgconn(ctx)
+}
+
+// DialReplication opens a logical replication connection to db.
+func (s *Server) DialReplication(ctx context.Context, db string) (*pgconn.PgConn, error) {
+	t, err := s.targetFor(db)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgconn.ParseConfig(t.connString() + " replication=database")
+	if err != nil {
+		return nil, err
+	}
+	return pgconn.ConnectConfig(ctx, cfg)
+}
+
+// targetFor finds server credentials for db: an open pool's, else the
+// database entry's forced user.
+func (s *Server) targetFor(db string) (target, error) {
+	s.poolsMu.Lock()
+	for key, p := range s.pools {
+		if key.db == db {
+			s.poolsMu.Unlock()
+			return p.settings.Load().target, nil
+		}
+	}
+	s.poolsMu.Unlock()
+	ps, err := s.snapshot().poolSettings(db, "")
+	if err != nil {
+		return target{}, err
+	}
+	if ps.target.user == "" {
+		return target{}, fmt.Errorf("no server credentials known yet for database %q", db)
+	}
+	return ps.target, nil
 }

@@ -229,3 +229,38 @@ func (t target) dialPgconn(ctx context.Context) (*pgconn.PgConn, error) {
 	}
 	return pgconn.ConnectConfig(ctx, cfg)
 }
+
+// show reads one setting with SHOW, outside any client's stream.
+func (sc *serverConn) show(name string, timeout time.Duration) (string, error) {
+	sc.conn.SetDeadline(time.Now().Add(timeout))
+	defer sc.conn.SetDeadline(time.Time{})
+	sc.wbuf = appendQuery(sc.wbuf[:0], "SHOW "+quoteIdent(name))
+	if _, err := sc.conn.Write(sc.wbuf); err != nil {
+		return "", err
+	}
+	var val string
+	var firstErr error
+	for {
+		typ, frame, err := sc.fr.next()
+		if err != nil {
+			return "", err
+		}
+		switch typ {
+		case 'D':
+			b := body(frame)
+			if len(b) >= 6 {
+				n := int(int32(binary.BigEndian.Uint32(b[2:6])))
+				if n >= 0 && 6+n <= len(b) {
+					val = string(b[6 : 6+n])
+				}
+			}
+		case 'E':
+			if firstErr == nil {
+				firstErr = parseServerError(body(frame))
+			}
+		case 'Z':
+			sc.txStatus.Store(uint32(body(frame)[0]))
+			return val, firstErr
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
@@ -73,9 +74,16 @@ type session struct {
 	lastFrame  int    // offset in pending of the last frame appended
 	open       *request
 	rsess      rewrite.Session
-	limits     map[string]*rewrite.Decision // statement -> its row limit decision
-	portals    map[string]*rewrite.Decision // portal -> its row limit decision
+	stmtDec    map[string]*rewrite.Decision // statement -> its decision (limits, writes)
+	portals    map[string]*rewrite.Decision // portal -> its statement's decision
 	execLimits []execLimit                  // Executes in pending that carry a limit
+	scratch    []byte
+
+	// What the result cache must know about the session.
+	cacheOff   bool                   // role, search_path or an untracked output setting changed
+	temp       bool                   // created temporary objects
+	txWrites   []resultcache.Relation // written in the current transaction
+	txWholeDB  bool
 	skipToSync bool
 	loggedIn   bool
 }
@@ -89,6 +97,15 @@ type request struct {
 	sqlstate string
 	kind     byte // 'Q', 'F' or 'S'
 	decision *rewrite.Decision
+
+	// Result cache: a miss's ticket, the answer captured for it, and
+	// whether this request was served from the cache.
+	fill          *resultcache.Fill
+	ttl           time.Duration
+	capture       []byte
+	maxCapture    int
+	captureFailed bool
+	cacheHit      bool
 }
 
 // execLimit ties an Execute in pending (by offset) to the row limit of its
@@ -349,7 +366,7 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 
 // noteBind remembers which portal runs a statement with a row limit.
 func (s *session) noteBind(b []byte) {
-	if len(s.limits) == 0 && len(s.portals) == 0 {
+	if len(s.stmtDec) == 0 && len(s.portals) == 0 {
 		return
 	}
 	portal, rest, ok := cstring(b)
@@ -357,7 +374,7 @@ func (s *session) noteBind(b []byte) {
 		return
 	}
 	stmt, _, _ := cstring(rest)
-	if d := s.limits[stmt]; d != nil {
+	if d := s.stmtDec[stmt]; d != nil {
 		s.portals[portal] = d
 	} else {
 		delete(s.portals, portal)
@@ -370,8 +387,16 @@ func (s *session) noteExecute(b []byte) {
 		return
 	}
 	portal, _, _ := cstring(b)
-	if d := s.portals[portal]; d != nil {
+	d := s.portals[portal]
+	if d == nil {
+		return
+	}
+	if d.MaxRows > 0 {
 		s.execLimits = append(s.execLimits, execLimit{off: s.lastFrame, d: d})
+	}
+	if c := s.srv.snapshot().cache; c != nil {
+		s.trackState(d)
+		s.invalidateWrites(c, d)
 	}
 }
 

@@ -15,6 +15,7 @@ type stage struct {
 
 var requestStages = []stage{
 	{"rewrite", rewriteStage},
+	{"cache_lookup", cacheStage},
 	{"relay", relayStage},
 }
 
@@ -26,6 +27,9 @@ type completion struct {
 var completionStages = []completion{
 	{"stats", statsStage},
 }
+
+// The cache fill runs in the relay (finishFill) before completionStages,
+// with the ReadyForQuery status that says whether the answer may be kept.
 
 // relayStage takes a server (pool checkout happens in send, only when none
 // is linked) and streams the request to it.
@@ -41,7 +45,12 @@ func statsStage(s *session, r *request) {
 	if r.sqlstate != "" && len(r.sqlstate) >= 2 {
 		errorsTotal.WithLabelValues(r.sqlstate[:2]).Inc()
 	}
+	if e := s.log.Debug(); e.Enabled() {
+		e.Dur("duration", d).Int64("rows", r.rows).Str("sqlstate", r.sqlstate).Bool("cache_hit", r.cacheHit).
+			Bool("cache_fill", r.fill != nil).Msg("request")
+	}
 	if s.srv.recorder != nil {
-		s.srv.recorder.Request(RequestInfo{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate})
+		s.srv.recorder.Request(RequestInfo{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate,
+			Decision: r.decision, CacheHit: r.cacheHit})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/config"
 	"github.com/sluice-proxy/sluice/proxy"
+	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
@@ -60,6 +61,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv.SetRewriter(engine)
+	cache, err := newCache(cfg, srv, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start: cache")
+		return 1
+	}
+	if cache != nil {
+		defer cache.Close()
+		srv.SetCache(cache)
+	}
 	if err := srv.Listen(); err != nil {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
@@ -154,4 +164,16 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// newCache builds the result cache unless cache.mode is off.
+func newCache(cfg *config.Config, srv *proxy.Server, log zerolog.Logger) (*resultcache.Cache, error) {
+	if cfg.Cache.Mode == resultcache.ModeOff {
+		return nil, nil
+	}
+	return resultcache.New(cfg.Cache, resultcache.Deps{
+		Dial:            srv.DialDatabase,
+		DialReplication: srv.DialReplication,
+		Logger:          log.With().Str("component", "resultcache").Logger(),
+	})
 }

@@ -1,0 +1,253 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluice-proxy/sluice/resultcache"
+	"github.com/sluice-proxy/sluice/rewrite"
+)
+
+// The result cache on the request path. Lookups happen only where the
+// answer can't depend on anything the key does not cover: one read-only
+// statement, no transaction open, a session whose role, search_path and
+// output settings Sluice can track. Writes seen here bump the versions of
+// what they write when sent and again when their transaction ends.
+
+// untrackedSettings change results but are not reported by PostgreSQL in
+// ParameterStatus: a session that sets one stops using the cache.
+var untrackedSettings = map[string]bool{
+	"role": true, "session_authorization": true, "search_path": true, "*": true,
+	"extra_float_digits": true, "bytea_output": true, "lc_monetary": true, "lc_numeric": true,
+	"lc_time": true, "timezone_abbreviations": true, "array_nulls": true,
+	"transform_null_equals": true, "xmlbinary": true, "xmloption": true, "row_security": true,
+}
+
+// cacheStage serves a simple Query from the cache or arranges for its
+// answer to be stored; it also invalidates what a write touches.
+func cacheStage(s *session, r *request) (bool, error) {
+	c := s.srv.snapshot().cache
+	d := r.decision
+	if c == nil || d == nil || r.kind != 'Q' {
+		return false, nil
+	}
+	s.trackState(d)
+	s.invalidateWrites(c, d)
+	if s.cacheOff || len(d.Statements) != 1 || d.Block != nil || d.Cache.Off {
+		return false, nil
+	}
+	st := d.Statements[0]
+	if !cacheableKind(st) {
+		return false, nil
+	}
+	if !s.idleLocal() {
+		c.Check(s.ctx(), resultcache.Query{Database: s.db, Kind: st.Kind, Single: true, ReadOnly: st.ReadOnly, InTransaction: true})
+		return false, nil
+	}
+	sql, dir := resultcache.NormalizeComments(d.SQL)
+	ruleTTL := time.Duration(0)
+	if d.Cache.Set {
+		ruleTTL = d.Cache.TTL
+	}
+	ttl, ok := c.Decide(st.Fingerprint, ruleTTL, dir)
+	if !ok {
+		return false, nil
+	}
+	req, ok := s.cacheRequest(c, st, sql, 'Q', false, nil, nil, nil)
+	if !ok {
+		return false, nil
+	}
+	res := c.Lookup(s.ctx(), req)
+	if res.Hit() && res.Fill == nil {
+		out := append(append(s.scratch[:0], res.Payload...), 'Z', 0, 0, 0, 5, 'I')
+		s.scratch = out[:0]
+		s.pending = s.pending[:s.lastFrame]
+		s.setState(clientIdle)
+		s.writeClient(out)
+		r.cacheHit = true
+		for _, c := range completionStages {
+			c.run(s, r)
+		}
+		s.recycleLocal(r)
+		return true, nil
+	}
+	if res.Fill != nil {
+		r.fill, r.ttl, r.maxCapture = res.Fill, ttl, s.srv.maxEntry(c)
+	}
+	return false, nil
+}
+
+// cacheableKind is a single read statement the cache may hold.
+func cacheableKind(st *rewrite.Statement) bool {
+	if st.ParseError != "" || !st.ReadOnly || st.Locking {
+		return false
+	}
+	switch st.Kind {
+	case "select", "values", "table":
+		return true
+	}
+	return false
+}
+
+// cacheRequest checks eligibility against the catalogs and derives the
+// key; ok is false when the statement must go to PostgreSQL uncached.
+func (s *session) cacheRequest(c *resultcache.Cache, st *rewrite.Statement, sql string, proto byte, described bool,
+	paramFormats []int16, params [][]byte, resultFormats []int16) (*resultcache.Request, bool) {
+	role := s.pool.settings.Load().target.user
+	q := resultcache.Query{
+		Database: s.db, User: role, SearchPath: s.searchPath(),
+		Functions: st.Functions, ReadOnly: st.ReadOnly, Single: true, Locking: st.Locking,
+		TempObjects: s.temp, Kind: st.Kind,
+	}
+	if len(st.Reads) > 0 {
+		q.Reads = make([]resultcache.Relation, len(st.Reads))
+		for i, rel := range st.Reads {
+			q.Reads[i] = resultcache.Relation{Schema: rel.Schema, Name: rel.Name}
+		}
+	}
+	ok, reason, rels := c.Check(s.ctx(), q)
+	if !ok {
+		s.log.Debug().Str("reason", reason).Msg("not cacheable")
+		return nil, false
+	}
+	settings := make([]string, len(resultcache.KeySettings))
+	for i, k := range resultcache.KeySettings {
+		settings[i] = s.wanted[lower(k)]
+	}
+	key := resultcache.MakeKey(&resultcache.KeyInput{
+		Database: s.db, Role: role, SearchPath: s.searchPath(), Settings: settings,
+		SQL: sql, Protocol: proto, Described: described,
+		ParamFormats: paramFormats, Params: params, ResultFormats: resultFormats,
+	})
+	return &resultcache.Request{Key: key, Database: s.db, Rels: rels, Fingerprint: st.Fingerprint}, true
+}
+
+// trackState notes session changes that the cache key can't follow.
+func (s *session) trackState(d *rewrite.Decision) {
+	for _, st := range d.Statements {
+		if st.TempObjects {
+			s.temp = true
+		}
+		for _, ch := range st.SessionState {
+			switch ch.Kind {
+			case rewrite.StateTempObject:
+				s.temp = true
+			case rewrite.StateSet:
+				if untrackedSettings[lower(ch.Name)] {
+					s.cacheOff = true
+				}
+			}
+		}
+	}
+}
+
+// invalidateWrites bumps the versions of what d writes, now (as it is
+// sent) and again when the transaction ends (see commitWrites).
+func (s *session) invalidateWrites(c *resultcache.Cache, d *rewrite.Decision) {
+	for _, st := range d.Statements {
+		if st.ParseError != "" {
+			continue
+		}
+		switch {
+		case st.Kind == "ddl" || st.Kind == "create_table_as" || st.Kind == "refresh_matview" || st.Kind == "truncate":
+			c.CatalogChanged(s.db)
+		}
+		if len(st.Writes) > 0 {
+			rels := make([]resultcache.Relation, len(st.Writes))
+			for i, w := range st.Writes {
+				rels[i] = resultcache.Relation{Schema: w.Schema, Name: w.Name}
+			}
+			s.writeInvalidate(c, rels, false)
+			continue
+		}
+		if !st.ReadOnly || st.Kind == "call" || st.Kind == "do" {
+			// A write the analyzer can't attribute (a procedure, a DO
+			// block, a function with side effects): the whole database.
+			s.writeInvalidate(c, nil, true)
+		}
+	}
+}
+
+func (s *session) writeInvalidate(c *resultcache.Cache, rels []resultcache.Relation, whole bool) {
+	ctx, cancel := context.WithTimeout(s.ctx(), 2*time.Second)
+	defer cancel()
+	role := s.pool.settings.Load().target.user
+	if whole {
+		c.InvalidateDatabase(ctx, s.db)
+		s.mu.Lock()
+		s.txWholeDB = true
+		s.mu.Unlock()
+		return
+	}
+	c.InvalidateRelations(ctx, s.db, s.searchPath(), role, rels)
+	s.mu.Lock()
+	s.txWrites = append(s.txWrites, rels...)
+	s.mu.Unlock()
+}
+
+// commitWrites bumps again, at the ReadyForQuery that ends a transaction
+// which wrote, what it wrote: an entry filled from a snapshot taken before
+// the commit can't outlive it. Called by the relay before the client sees
+// that ReadyForQuery.
+func (s *session) commitWrites() {
+	s.mu.Lock()
+	rels, whole := s.txWrites, s.txWholeDB
+	s.txWrites, s.txWholeDB = nil, false
+	s.mu.Unlock()
+	if len(rels) == 0 && !whole {
+		return
+	}
+	c := s.srv.snapshot().cache
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx(), 2*time.Second)
+	defer cancel()
+	if whole {
+		c.InvalidateDatabase(ctx, s.db)
+		return
+	}
+	c.InvalidateRelations(ctx, s.db, s.searchPath(), s.pool.settings.Load().target.user, rels)
+}
+
+// finishFill stores or abandons a request's captured answer at its
+// ReadyForQuery.
+func finishFill(r *request, status byte) {
+	if r.fill == nil {
+		return
+	}
+	if status == 'I' && !r.captureFailed && len(r.capture) > 0 {
+		r.fill.Store(r.capture, r.ttl)
+	} else {
+		r.fill.Abandon()
+	}
+	r.fill, r.capture = nil, nil
+}
+
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// maxEntry is the cache's max_entry_size, read once per fill.
+func (srv *Server) maxEntry(c *resultcache.Cache) int {
+	return int(c.Config().MaxEntrySize)
+}
+
+// searchPath is the client's search_path: its own, else the servers'.
+func (s *session) searchPath() string {
+	if sp, ok := s.wanted["search_path"]; ok {
+		return sp
+	}
+	return s.pool.defaultSearchPath()
+}
