@@ -13,6 +13,7 @@ type Engine struct {
 	maxStmt      int
 	cacheBytes   int64
 	cache        *analysisCache
+	sess         sessionBits
 }
 
 // NewEngine validates cfg and compiles its rules. An invalid configuration
@@ -79,13 +80,20 @@ func (e *Engine) Process(sql string, s Session) *Decision {
 	if !m.any && e.maxRows == 0 {
 		return an.plain
 	}
+	if last := m.bySession(&s); last != nil {
+		// Same text, same engine, same session facts: same Decision.
+		for _, c := range last.d.counters {
+			c.c.Inc()
+		}
+		return last.d
+	}
+	bits := e.sessionMatch(&s)
 	var buf [maxMemoMatches]int32
 	matched := buf[:0]
 	overflow := false
 	for _, cand := range m.cand {
 		for _, j := range cand {
-			r := e.rules[j]
-			if !r.matchSession(&s) {
+			if bits[j/64]&(1<<(j%64)) == 0 {
 				continue
 			}
 			if len(matched) < maxMemoMatches-len(m.cand) {
@@ -93,7 +101,7 @@ func (e *Engine) Process(sql string, s Session) *Decision {
 			} else {
 				overflow = true
 			}
-			if !r.cont {
+			if !e.rules[j].cont {
 				break
 			}
 		}
@@ -102,12 +110,13 @@ func (e *Engine) Process(sql string, s Session) *Decision {
 		}
 	}
 	var d *Decision
-	if dm := m.last.Load(); dm != nil && !overflow && equalInt32(dm.matched, matched) {
-		d = dm.d
+	if same := m.byMatched(matched); same != nil && !overflow {
+		d = same.d
+		m.store(&decisionMemo{session: s, matched: same.matched, d: d})
 	} else {
 		d = e.build(an, m, &s)
 		if !overflow {
-			m.last.Store(&decisionMemo{matched: append([]int32(nil), matched...), d: d})
+			m.store(&decisionMemo{session: s, matched: append([]int32(nil), matched...), d: d})
 		}
 	}
 	for _, c := range d.counters {

@@ -1,6 +1,9 @@
 package rewrite
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // memoSlot caches, per analysis, the rule work of the current Engine: which
 // rules' statement predicates hold (regexps evaluated once per text and
@@ -13,13 +16,41 @@ type ruleMemo struct {
 	// hold for statement i.
 	cand [][]int32
 	any  bool
-	last atomic.Pointer[decisionMemo]
+	// slots hold the last few Decisions built, so a handful of sessions
+	// taking turns on one text do not rebuild each other's Decision.
+	slots [memoSlots]atomic.Pointer[decisionMemo]
+	next  atomic.Uint32
+}
+
+const memoSlots = 4
+
+func (m *ruleMemo) bySession(s *Session) *decisionMemo {
+	for i := range m.slots {
+		if dm := m.slots[i].Load(); dm != nil && dm.session == *s {
+			return dm
+		}
+	}
+	return nil
+}
+
+func (m *ruleMemo) byMatched(matched []int32) *decisionMemo {
+	for i := range m.slots {
+		if dm := m.slots[i].Load(); dm != nil && equalInt32(dm.matched, matched) {
+			return dm
+		}
+	}
+	return nil
+}
+
+func (m *ruleMemo) store(dm *decisionMemo) {
+	m.slots[m.next.Add(1)%memoSlots].Store(dm)
 }
 
 // decisionMemo is a Decision with the exact matched rule list that produced
 // it (flattened: statement index, then rule indexes, -1 between
 // statements).
 type decisionMemo struct {
+	session Session
 	matched []int32
 	d       *Decision
 }
@@ -54,4 +85,34 @@ func (e *Engine) memoFor(an *analysis) *ruleMemo {
 	}
 	an.memo.p.Store(m)
 	return m
+}
+
+// sessionBits caches, per Engine, which rules' session predicates hold for
+// a Session (bit j for rules[j]). Sessions are few (database, user,
+// application and address repeat across connections), so this turns the
+// per-call session checks of every candidate rule into bit tests. The map
+// is bounded: past maxSessionEntries new sessions are evaluated each time.
+type sessionBits struct {
+	m sync.Map // Session -> []uint64
+	n atomic.Int64
+}
+
+const maxSessionEntries = 10000
+
+func (e *Engine) sessionMatch(s *Session) []uint64 {
+	if v, ok := e.sess.m.Load(*s); ok {
+		return v.([]uint64)
+	}
+	bits := make([]uint64, (len(e.rules)+63)/64)
+	for j, r := range e.rules {
+		if r.matchSession(s) {
+			bits[j/64] |= 1 << (j % 64)
+		}
+	}
+	if e.sess.n.Load() < maxSessionEntries {
+		if _, loaded := e.sess.m.LoadOrStore(*s, bits); !loaded {
+			e.sess.n.Add(1)
+		}
+	}
+	return bits
 }
