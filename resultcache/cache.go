@@ -283,7 +283,7 @@ func (c *Cache) fillLoop() {
 				c.redisFailed("store", err)
 			case ok:
 				c.brk.success()
-				metricFills.WithLabelValues("l2").Inc()
+				fillsL2.Inc()
 			default:
 				c.brk.success()
 				metricFillRejected.WithLabelValues("race").Inc()

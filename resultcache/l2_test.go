@@ -2,6 +2,7 @@ package resultcache
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 	"time"
 
@@ -171,4 +172,30 @@ func TestPurgeFingerprintL2(t *testing.T) {
 	if isHit(c, req("q2", "app", 31)) {
 		t.Fatal("entry survived purge all")
 	}
+}
+
+// Close must stop every goroutine the cache started (subscriber, fill
+// writer, housekeeping, otter's, replication followers).
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	db, _ := testDB(t)
+	before := runtime.NumGoroutine()
+	c, err := New(func() Config {
+		cfg := DefaultConfig()
+		cfg.Redis.Addrs = []string{addr}
+		cfg.Redis.KeyPrefix = uniquePrefix(t)
+		cfg.Invalidation.LogicalReplication = true
+		cfg.Invalidation.Publication = "sluice_test_pub"
+		return cfg
+	}(), pgDeps(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "replication ready", func() bool { return c.ReplicationReady(db) })
+	q := sel([]Relation{{"", "items"}})
+	q.Database = db
+	c.Check(ctx, q)
+	c.Lookup(ctx, req("x", db)).Fill.Store([]byte("x"), time.Minute)
+	c.Close()
+	waitFor(t, "goroutines to stop", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -88,13 +88,13 @@ func (f *Fill) Refresh() bool { return f != nil && f.refresh != nil }
 // It never returns an error: anything wrong becomes a bypass.
 func (c *Cache) Lookup(ctx context.Context, req *Request) Result {
 	if !c.usable() {
-		metricBypass.WithLabelValues("redis_unavailable").Inc()
+		bypassRedis.Inc()
 		return Result{Reason: "redis_unavailable"}
 	}
 	if c.l1Usable() {
 		if e, ok := c.l1.GetIfPresent(req.Key); ok {
 			if e.db == req.Database && e.st.sameRels(req.Rels) && c.vers.valid(req.Database, &e.st) {
-				metricHits.WithLabelValues("l1").Inc()
+				hitsL1.Inc()
 				r := Result{Payload: e.payload, Level: "l1"}
 				r.Fill = c.refreshTicket(req, e)
 				return r
@@ -124,14 +124,14 @@ func (c *Cache) Lookup(ctx context.Context, req *Request) Result {
 		if err != nil {
 			c.releaseFlight(req.Key, fl, nil)
 			c.redisFailed("lookup", err)
-			metricBypass.WithLabelValues("redis_unavailable").Inc()
+			bypassRedis.Inc()
 			return Result{Reason: "redis_unavailable"}
 		}
 		c.brk.success()
 		if v != nil {
 			c.putL1(req, st, rs, v.payload, v.created, v.ttl)
 			c.releaseFlight(req.Key, fl, v.payload)
-			metricHits.WithLabelValues("l2").Inc()
+			hitsL2.Inc()
 			return Result{Payload: v.payload, Level: "l2"}
 		}
 	}
@@ -162,7 +162,7 @@ func (c *Cache) follow(ctx context.Context, fl *flight, st *stamp) Result {
 	select {
 	case <-fl.done:
 		if fl.payload != nil {
-			metricHits.WithLabelValues("coalesced").Inc()
+			hitsCoalesced.Inc()
 			return Result{Payload: fl.payload, Level: "coalesced"}
 		}
 		metricBypass.WithLabelValues("leader_failed").Inc()
@@ -281,7 +281,7 @@ func (f *Fill) Store(payload []byte, ttl time.Duration) bool {
 	}
 	now := time.Now()
 	c.putL1(&f.req, f.st, f.rs, payload, now, ttl)
-	metricFills.WithLabelValues("l1").Inc()
+	fillsL1.Inc()
 	if f.flight != nil {
 		c.releaseFlight(f.req.Key, f.flight, payload)
 	}

@@ -62,3 +62,14 @@ func init() {
 		metricFillRejected, metricSkips, metricInvalidations, metricRedisLatency,
 		metricRedisErrors, metricBreakerState, metricL1Bytes, metricReplicationLag)
 }
+
+// Children resolved once: WithLabelValues hashes its labels on every call,
+// a quarter of an L1 hit's cost.
+var (
+	hitsL1        = metricHits.WithLabelValues("l1")
+	hitsL2        = metricHits.WithLabelValues("l2")
+	hitsCoalesced = metricHits.WithLabelValues("coalesced")
+	fillsL1       = metricFills.WithLabelValues("l1")
+	fillsL2       = metricFills.WithLabelValues("l2")
+	bypassRedis   = metricBypass.WithLabelValues("redis_unavailable")
+)
