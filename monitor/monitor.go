@@ -134,27 +134,30 @@ func (m *Monitor) Start(ctx context.Context) (net.Addr, error) {
 	}()
 	s := cfg.Monitor
 	if s.Enabled {
-		m.prevTime = time.Now() // the first traffic sample covers Start..now
-		m.every(ctx, s.SampleInterval, m.sampleNow)
-		m.every(ctx, s.AnalysisInterval, func(ctx context.Context) { m.analyzer.fastPass(ctx, time.Now()) })
-		m.every(ctx, s.DBStatsInterval, func(ctx context.Context) { m.analyzer.dbPass(ctx, time.Now()) })
+		// The first samples only set the baselines for rates, so the
+		// first plotted point covers a whole interval.
+		m.sampleNow(ctx)
+		m.every(ctx, s.SampleInterval, false, m.sampleNow)
+		m.every(ctx, s.AnalysisInterval, true, func(ctx context.Context) { m.analyzer.fastPass(ctx, time.Now()) })
+		m.every(ctx, s.DBStatsInterval, true, func(ctx context.Context) { m.analyzer.dbPass(ctx, time.Now()) })
 		if s.IndexAdvice.Enabled {
-			m.every(ctx, s.IndexAdvice.Interval, func(ctx context.Context) { m.analyzer.indexPass(ctx, time.Now()) })
+			m.every(ctx, s.IndexAdvice.Interval, false, func(ctx context.Context) { m.analyzer.indexPass(ctx, time.Now()) })
 		}
 	}
 	m.log.Info().Str("addr", ln.Addr().String()).Bool("auth", cfg.Admin.Token != "").Msg("admin listening")
 	return ln.Addr(), nil
 }
 
-// every runs f now (so the dashboard has a first point at once) and then
-// at each interval until ctx ends.
-func (m *Monitor) every(ctx context.Context, d time.Duration, f func(context.Context)) {
+// every runs f at each interval (and at once if now) until ctx ends.
+func (m *Monitor) every(ctx context.Context, d time.Duration, now bool, f func(context.Context)) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		t := time.NewTicker(d)
 		defer t.Stop()
-		f(ctx)
+		if now {
+			f(ctx)
+		}
 		for {
 			select {
 			case <-ctx.Done():

@@ -25,13 +25,15 @@ type TrafficSample struct {
 	Clients       int       `json:"clients"`
 }
 
-// sampleNow takes one system and one traffic sample.
+// sampleNow takes one system and one traffic sample. The first call only
+// sets the baselines of the traffic rates and pushes no traffic point.
 func (m *Monitor) sampleNow(ctx context.Context) {
 	now := time.Now()
 	m.sys.push(m.sampler.sample(ctx, now))
 	ts := TrafficSample{Time: now}
+	primed := !m.prevTime.IsZero()
 	dt := 0.0
-	if !m.prevTime.IsZero() {
+	if primed {
 		dt = now.Sub(m.prevTime).Seconds()
 	}
 	if m.col != nil {
@@ -66,5 +68,7 @@ func (m *Monitor) sampleNow(ctx context.Context) {
 		m.prevTotals = &t
 	}
 	m.prevTime = now
-	m.traffic.push(ts)
+	if primed {
+		m.traffic.push(ts)
+	}
 }
