@@ -123,6 +123,9 @@ func (c *Cache) Lookup(ctx context.Context, req *Request) Result {
 		rs, v, err = c.l2Lookup(ctx, req)
 		if err != nil {
 			c.releaseFlight(req.Key, fl, nil)
+			if ctx.Err() != nil { // the client went away: not Redis's fault
+				return Result{Reason: "canceled"}
+			}
 			c.redisFailed("lookup", err)
 			bypassRedis.Inc()
 			return Result{Reason: "redis_unavailable"}
