@@ -42,6 +42,9 @@ type AuthConfig struct {
 	Method    string          `yaml:"method"` // scram-sha-256 | md5 | password | trust
 	Users     []UserConfig    `yaml:"users"`
 	AuthQuery AuthQueryConfig `yaml:"auth_query"`
+	// MockSecret seeds the deterministic SCRAM salts shown for unknown
+	// users; instances behind one address should share it.
+	MockSecret string `yaml:"mock_secret"`
 }
 
 // UserConfig is one client login. Password is plaintext or a verifier as

@@ -14,6 +14,9 @@ import (
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
+// errClientGone ends a session whose client hung up: nothing to tell it.
+var errClientGone = errors.New("client disconnected")
+
 // errCancelHandled ends a connection that only carried a CancelRequest.
 var errCancelHandled = errors.New("cancel request handled")
 
@@ -199,12 +202,15 @@ func (s *session) authenticate(cfg *snapshot) error {
 	be := pgproto3.NewBackend(s.fr.r, s.conn)
 	be.SetMaxBodyLen(cfg.proxy.MaxMessageSize)
 	if err := auth.Authenticate(be, cfg.method, s.user, secret, found); err != nil {
+		if errors.Is(err, auth.ErrDisconnected) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errClientGone
+		}
 		var ae *auth.Error
 		if errors.As(err, &ae) {
-			return &pgError{Severity: "FATAL", Code: ae.Code, Message: ae.Message}
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return err
+			if ae.LogDetail != "" {
+				s.log.Info().Str("detail", ae.LogDetail).Msg("authentication failed")
+			}
+			return &pgError{Severity: "FATAL", Code: ae.Code, Message: ae.Message, Detail: ae.Detail}
 		}
 		return err
 	}

@@ -103,6 +103,9 @@ func buildSnapshot(cfg Config) (*snapshot, error) {
 		return nil, err
 	}
 	snap := &snapshot{proxy: cfg, method: method, users: map[string]userEntry{}, dbs: map[string]DatabaseConfig{}}
+	if cfg.Auth.MockSecret != "" {
+		auth.SetMockSecret([]byte(cfg.Auth.MockSecret))
+	}
 	for _, u := range cfg.Auth.Users {
 		sec, err := auth.ParseSecret(u.Name, u.Password)
 		if err != nil {
@@ -341,9 +344,13 @@ func (s *Server) Reload(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	snap.rewrite = s.cfg.Load().rewrite
-	snap.cache = s.cfg.Load().cache
+	old := s.cfg.Load()
+	snap.rewrite = old.rewrite
+	snap.cache = old.cache
 	s.cfg.Store(snap)
+	if old.authQuery != nil {
+		old.authQuery.Close()
+	}
 	s.poolsMu.Lock()
 	for key, p := range s.pools {
 		ps, err := snap.poolSettings(key.db, key.user)

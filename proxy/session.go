@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"fmt"
 	"net"
 	"sync"
@@ -435,6 +437,9 @@ func (s *session) writeClient(b []byte) error {
 // disconnect is the one way a session ends with an error: log once, tell
 // the client if it can still hear, and let finish clean up.
 func (s *session) disconnect(err error) {
+	if err == errClientGone || err == errCancelHandled || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return
+	}
 	pe := asPgError(err)
 	if pe.Severity != "FATAL" {
 		pe = &pgError{Severity: "FATAL", Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}
