@@ -122,7 +122,7 @@ func planLimit(stmt *pg.Node, raw *pg.RawStmt, text string, base int, toks []*pg
 }
 
 func isNumberToken(s string) bool {
-	if s == "" {
+	if s == "" || !(s[0] >= '0' && s[0] <= '9' || s[0] == '.') {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
