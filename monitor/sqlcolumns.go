@@ -3,6 +3,7 @@ package monitor
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -87,8 +88,18 @@ func walk(n any, inFilter bool, sh *readShape) {
 			}
 			return
 		}
-		for k, e := range v {
-			walk(e, inFilter || k == "whereClause" || k == "quals", sh)
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // deterministic order of columns
+		for _, k := range keys {
+			switch k {
+			case "SelectStmt": // a subquery's own select list is no filter
+				walk(v[k], false, sh)
+			default:
+				walk(v[k], inFilter || k == "whereClause" || k == "quals", sh)
+			}
 		}
 	}
 }
