@@ -76,6 +76,10 @@ fi
 has_target() { case " ${TARGETS[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+budget=$((ROUNDS * ${#MODES[@]} * ${#TARGETS[@]} * (DURATION + 1)))
+say "${ROUNDS} round(s) x ${#MODES[@]} modes x ${#TARGETS[@]} targets x ${DURATION} s: about $((budget / 60)) min of pgbench, plus setup and the idle runs"
+[ "$budget" -le 510 ] || say "warning: this exceeds the 10-minute budget of make bench"
 command -v go >/dev/null || die "go is required (to build Sluice and the helpers)"
 install_missing
 find_pgbouncer
@@ -158,19 +162,26 @@ mkdir -p "$(dirname "$OUT")"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, $(uname -sr)"
-  echo "- versions: $("$PGBIN/postgres" --version), $("$PGBOUNCER_BIN" --version | head -1), $("$PGBIN/pgbench" --version | cut -d' ' -f1,3), sluice $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- proxy config cmd 2>/dev/null || echo '+uncommitted')"
+  echo "- versions: $("$PGBIN/postgres" --version), $("$PGBOUNCER_BIN" --version | head -1), $("$PGBIN/pgbench" --version | cut -d' ' -f1,3), sluice $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- cmd config proxy rewrite resultcache monitor internal 2>/dev/null)" ] || echo ' + uncommitted changes in the tree')"
   echo "- command: \`bash bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` (took ${ELAPSED} s)"
   echo "- settings: pgbench scale $SCALE, -T $DURATION s per run, $ROUNDS round(s) (median shown), $CLIENTS clients / $THREADS threads unless noted, pipeline = 10 point reads per \\startpipeline/\\endpipeline; PgBouncer and Sluice both in transaction mode with pool size $POOL; SCRAM-SHA-256 client auth on all three targets (poolers hold PostgreSQL's verifier)"
-  echo "- everything (PostgreSQL, both poolers, pgbench) shares the same $(nproc) cores"
+  echo "- everything (PostgreSQL, both poolers, pgbench) shares the same $(nproc) cores; load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- $PGBOUNCER_NOTE"
+  echo
+  IDLE_ARG=()
+  if [ ${#IDLE_FILES[@]} -gt 0 ]; then IDLE_ARG=(-idle "$(IFS=,; echo "${IDLE_FILES[*]}")"); fi
+  echo "## Issue 6 targets"
+  echo
+  "$WORK/report" -section targets -runs "$WORK/runs.tsv" "${IDLE_ARG[@]}"
   echo
   echo "## pgbench"
   echo
-  "$WORK/report" -runs "$WORK/runs.tsv"
+  "$WORK/report" -section runs -runs "$WORK/runs.tsv"
   echo
   echo "## Idle client connections"
   echo
   if [ ${#IDLE_FILES[@]} -gt 0 ]; then
-    "$WORK/report" -idle "$(IFS=,; echo "${IDLE_FILES[*]}")"
+    "$WORK/report" -section idle "${IDLE_ARG[@]}"
   else
     echo "not measured"
   fi

@@ -25,6 +25,7 @@ type result struct {
 	PerConnKiB   float64 `json:"per_conn_kib"`
 	Checked      int     `json:"checked"`
 	CheckFailed  int     `json:"check_failed"`
+	CheckError   string  `json:"check_error,omitempty"`
 }
 
 func main() {
@@ -43,6 +44,7 @@ func measure(args []string, stdout, stderr io.Writer) error {
 	concurrency := fs.Int("concurrency", 16, "logins in flight at once")
 	settle := fs.Duration("settle", 3*time.Second, "wait after opening before reading RSS")
 	checkEvery := fs.Int("check-every", 100, "run SELECT 1 on every Nth connection after measuring")
+	checkTimeout := fs.Duration("check-timeout", 5*time.Second, "bound on each SELECT 1 check")
 	target := fs.String("target", "pooler", "label for the report")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole measurement")
 	if err := fs.Parse(args); err != nil {
@@ -79,7 +81,11 @@ func measure(args []string, stdout, stderr io.Writer) error {
 	if res.Opened > 0 {
 		res.PerConnKiB = float64(res.RSSAfterKiB-res.RSSBeforeKiB) / float64(res.Opened)
 	}
-	res.Checked, res.CheckFailed = checkSample(ctx, conns, *checkEvery)
+	var checkErr error
+	res.Checked, res.CheckFailed, checkErr = checkSample(ctx, conns, *checkEvery, *checkTimeout)
+	if checkErr != nil {
+		res.CheckError = checkErr.Error()
+	}
 	fmt.Fprintf(stderr, "idleconns: %s: RSS %d -> %d KiB, %.1f KiB per idle client; %d/%d checks failed\n",
 		*target, res.RSSBeforeKiB, res.RSSAfterKiB, res.PerConnKiB, res.CheckFailed, res.Checked)
 

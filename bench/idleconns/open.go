@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -42,16 +44,38 @@ func openAll(ctx context.Context, cfg *pgconn.Config, n, concurrency int) ([]*pg
 	return conns, firstErr
 }
 
-// checkSample runs SELECT 1 on every step-th connection and counts the
-// failures: an idle client must still be served when it wakes up.
-func checkSample(ctx context.Context, conns []*pgconn.PgConn, step int) (checked, failed int) {
+// checkSample runs SELECT 1 on every step-th connection, all at once and
+// each bounded by timeout (a pooler that hangs must not stall the whole
+// benchmark), and counts the failures: an idle client must still be
+// served when it wakes up. firstErr is the failure on the lowest index.
+func checkSample(ctx context.Context, conns []*pgconn.PgConn, step int, timeout time.Duration) (checked, failed int, firstErr error) {
+	var idx []int
 	for i := 0; i < len(conns); i += step {
-		checked++
-		if _, err := conns[i].Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		idx = append(idx, i)
+	}
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if _, err := conns[i].Exec(cctx, "SELECT 1").ReadAll(); err != nil {
+				errs[k] = fmt.Errorf("SELECT 1 on connection %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
 	}
-	return checked, failed
+	return len(idx), failed, firstErr
 }
 
 // closeAll sends Terminate on every connection, concurrency at a time.

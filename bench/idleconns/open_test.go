@@ -32,9 +32,9 @@ func TestOpenCheckClose(t *testing.T) {
 	if got := backends(t, ctx, conns[0]); got != n {
 		t.Errorf("server sees %d idleconns_test backends, want %d", got, n)
 	}
-	checked, failed := checkSample(ctx, conns, 5)
-	if checked != 3 || failed != 0 {
-		t.Errorf("checkSample = %d checked, %d failed; want 3, 0", checked, failed)
+	checked, failed, err := checkSample(ctx, conns, 5, 10*time.Second)
+	if checked != 3 || failed != 0 || err != nil {
+		t.Errorf("checkSample = %d checked, %d failed (%v); want 3, 0", checked, failed, err)
 	}
 	closeAll(ctx, conns[1:], 3)
 	var got int

@@ -26,9 +26,22 @@ install_missing() {
 }
 
 PGBOUNCER_BIN=
+PGBOUNCER_VERSION=
+PGBOUNCER_PREPARED=
 find_pgbouncer() {
   PGBOUNCER_BIN=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
   [ -x "$PGBOUNCER_BIN" ] || die "pgbouncer not found"
+  PGBOUNCER_VERSION=$("$PGBOUNCER_BIN" --version | awk 'NR == 1 {print $2}')
+  # PgBouncer 1.21 added max_prepared_statements: protocol-level named
+  # prepared statements in transaction mode. Older ones fail -M prepared.
+  local major minor
+  IFS=. read -r major minor _ <<<"$PGBOUNCER_VERSION"
+  if [ "${major:-0}" -gt 1 ] || { [ "${major:-0}" = 1 ] && [ "${minor:-0}" -ge 21 ]; }; then
+    PGBOUNCER_PREPARED="max_prepared_statements = 200"
+    PGBOUNCER_NOTE="PgBouncer $PGBOUNCER_VERSION carries protocol-level prepared statements in transaction mode (max_prepared_statements = 200 set here)"
+  else
+    PGBOUNCER_NOTE="PgBouncer $PGBOUNCER_VERSION predates max_prepared_statements (added in 1.21): in transaction mode it passes named Parse messages to whichever server it picks, so -M prepared is expected to fail"
+  fi
 }
 
 # start_pg initialises a cluster in $WORK/pg and creates the bench role and
@@ -95,6 +108,7 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 log_pooler_errors = 1
+$PGBOUNCER_PREPARED
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI

@@ -17,6 +17,7 @@ type idleResult struct {
 	PerConnKiB   float64 `json:"per_conn_kib"`
 	Checked      int     `json:"checked"`
 	CheckFailed  int     `json:"check_failed"`
+	CheckError   string  `json:"check_error,omitempty"`
 }
 
 // renderIdle prints one line per pooler measured.
@@ -29,12 +30,15 @@ func renderIdle(rs []idleResult) string {
 		fmt.Fprintf(&b, "| %s | %d/%d | %.1f | %d | %d | %.1f | %d (%d) |\n",
 			r.Target, r.Opened, r.Requested, r.OpenSeconds, r.RSSBeforeKiB, r.RSSAfterKiB, r.PerConnKiB, r.Checked, r.CheckFailed)
 		if r.FirstError != "" {
-			errs = append(errs, fmt.Sprintf("- %s: `%s`", r.Target, strings.ReplaceAll(r.FirstError, "`", "'")))
+			errs = append(errs, fmt.Sprintf("- %s, opening: `%s`", r.Target, strings.ReplaceAll(r.FirstError, "`", "'")))
+		}
+		if r.CheckError != "" {
+			errs = append(errs, fmt.Sprintf("- %s, checking: `%s`", r.Target, strings.ReplaceAll(r.CheckError, "`", "'")))
 		}
 	}
-	b.WriteString("\nRSS is the pooler's VmRSS from /proc/<pid>/status on a freshly started process, before opening and after the clients sit idle; per client = (after − before) / opened. Every 100th client then runs SELECT 1 to show the connections still work.\n")
+	b.WriteString("\nRSS is the pooler's VmRSS from /proc/<pid>/status on a freshly started process, before opening and after the clients sit idle; per client = (after − before) / opened. Every 100th client then runs SELECT 1 (5 s bound each) to show the connections still work.\n")
 	if len(errs) > 0 {
-		b.WriteString("\nErrors while opening:\n\n")
+		b.WriteString("\nErrors:\n\n")
 		b.WriteString(strings.Join(errs, "\n"))
 		b.WriteString("\n")
 	}

@@ -23,35 +23,46 @@ func report(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	runsPath := fs.String("runs", "", "runs.tsv written by bench/run.sh: round, mode, target, clients, exit, log, args")
 	idlePaths := fs.String("idle", "", "comma-separated JSON files written by bench/idleconns")
+	section := fs.String("section", "runs", "what to print: runs (pgbench table), idle (idle-connection table) or targets (issue 6 targets)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *runsPath == "" && *idlePaths == "" {
-		return errors.New("give -runs or -idle")
-	}
+	var runs []run
 	if *runsPath != "" {
-		runs, err := loadRuns(*runsPath)
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(out, renderRuns(aggregate(runs))); err != nil {
+		var err error
+		if runs, err = loadRuns(*runsPath); err != nil {
 			return err
 		}
 	}
+	var idle []idleResult
 	if *idlePaths != "" {
-		var results []idleResult
 		for _, p := range strings.Split(*idlePaths, ",") {
 			r, err := loadIdle(p)
 			if err != nil {
 				return err
 			}
-			results = append(results, r)
-		}
-		if _, err := io.WriteString(out, renderIdle(results)); err != nil {
-			return err
+			idle = append(idle, r)
 		}
 	}
-	return nil
+	var text string
+	switch *section {
+	case "runs":
+		if *runsPath == "" {
+			return errors.New("-section runs needs -runs")
+		}
+		text = renderRuns(aggregate(runs))
+	case "idle":
+		if len(idle) == 0 {
+			return errors.New("-section idle needs -idle")
+		}
+		text = renderIdle(idle)
+	case "targets":
+		text = renderTargets(checkTargets(aggregate(runs), idle))
+	default:
+		return fmt.Errorf("-section: want runs, idle or targets, not %q", *section)
+	}
+	_, err := io.WriteString(out, text)
+	return err
 }
 
 // loadRuns reads runs.tsv and parses the pgbench log each line points to.

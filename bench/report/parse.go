@@ -29,7 +29,10 @@ type outcome struct {
 	failedTx  int64 // "number of failed transactions" (retry-able errors)
 	aborted   int   // distinct clients that aborted on an error
 	runAbort  bool  // "Run was aborted; the above results are incomplete."
-	firstErr  string
+	// errLines counts server errors pgbench printed, fatal or not: with
+	// -M prepared it logs a failed PREPARE ("already exists") and goes on.
+	errLines int
+	firstErr string
 }
 
 var (
@@ -73,6 +76,9 @@ func parseLog(r io.Reader) (outcome, error) {
 		if m := reAborted.FindStringSubmatch(line); m != nil {
 			abortedClients[m[1]] = true
 		}
+		if strings.Contains(line, "ERROR:") || strings.Contains(line, "FATAL:") {
+			o.errLines++
+		}
 		if strings.Contains(line, "Run was aborted") {
 			o.runAbort = true
 		}
@@ -107,5 +113,5 @@ func shorten(line string) string {
 
 // failed reports whether the run cannot be taken at face value.
 func (r run) failed() bool {
-	return r.exit != 0 || !r.hasTPS || r.failedTx > 0 || r.aborted > 0 || r.runAbort
+	return r.exit != 0 || !r.hasTPS || r.failedTx > 0 || r.aborted > 0 || r.runAbort || r.errLines > 0
 }

@@ -17,10 +17,18 @@ func TestParseLog(t *testing.T) {
 		{file: "churn.log", want: outcome{tps: 185.658327, hasTPS: true, latencyMS: 86.180}},
 		{
 			file:      "prepared-pgbouncer.log",
-			want:      outcome{tps: 10826.993671, hasTPS: true, latencyMS: 1.478, aborted: 12, runAbort: true},
+			want:      outcome{tps: 10826.993671, hasTPS: true, latencyMS: 1.478, aborted: 12, runAbort: true, errLines: 22},
 			wantErrIn: `prepared statement "P_0" already exists`,
 		},
 		{file: "refused.log", want: outcome{}, wantErrIn: "Connection refused"},
+		{
+			// Round 2 of the same run: the servers kept P_0 from round 1,
+			// so most clients' PREPARE fails but their EXECUTE finds another
+			// client's statement and pgbench carries on with exit 0.
+			file:      "prepared-pgbouncer-stale.log",
+			want:      outcome{tps: 4583.438638, hasTPS: true, latencyMS: 3.491, errLines: 13},
+			wantErrIn: `prepared statement "P_0" already exists`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -103,10 +103,11 @@ func median(v []float64) float64 {
 // "0" when every round ran clean.
 func (rw *row) failures() string {
 	var worstTx int64
-	worstAborted, badExit, timedOut, noTPS := 0, 0, 0, 0
+	worstAborted, worstErrs, badExit, timedOut, noTPS := 0, 0, 0, 0, 0
 	for _, r := range rw.rounds {
 		worstTx = max(worstTx, r.failedTx)
 		worstAborted = max(worstAborted, r.aborted)
+		worstErrs = max(worstErrs, r.errLines)
 		switch {
 		case r.exit == 124 || r.exit == 137:
 			timedOut++
@@ -123,6 +124,9 @@ func (rw *row) failures() string {
 	}
 	if worstAborted > 0 {
 		parts = append(parts, fmt.Sprintf("%d/%d clients aborted", worstAborted, rw.clients))
+	}
+	if worstErrs > 0 {
+		parts = append(parts, fmt.Sprintf("%d server errors", worstErrs))
 	}
 	n := len(rw.rounds)
 	if timedOut > 0 {

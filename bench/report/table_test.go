@@ -99,10 +99,63 @@ func TestRenderIdle(t *testing.T) {
 		RSSBeforeKiB: 10000, RSSAfterKiB: 60000, PerConnKiB: 10.002, Checked: 50, FirstError: "too many `clients`"}})
 	for _, want := range []string{
 		"| sluice | 4999/5000 | 12.3 | 10000 | 60000 | 10.0 | 50 (0) |",
-		"- sluice: `too many 'clients'`",
+		"- sluice, opening: `too many 'clients'`",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	prepFailed := ok(1, "select-prepared", "sluice", 900, 1)
+	prepFailed.aborted = 3
+	tests := []struct {
+		name string
+		runs []run
+		idle []idleResult
+		want []string // status per check, in order
+	}{
+		{
+			name: "all met",
+			runs: []run{
+				ok(1, "select-simple", "pgbouncer", 100, 1), ok(1, "select-simple", "sluice", 100, 1),
+				ok(1, "select-extended", "pgbouncer", 100, 1), ok(1, "select-extended", "sluice", 120, 1),
+				ok(1, "select-prepared", "sluice", 130, 1),
+				ok(1, "latency-c1", "pgbouncer", 10, 0.5), ok(1, "latency-c1", "sluice", 11, 0.45),
+			},
+			idle: []idleResult{{Target: "sluice", Requested: 10, Opened: 10, PerConnKiB: 12}},
+			want: []string{"met", "met", "met", "met", "met"},
+		},
+		{
+			name: "all missed",
+			runs: []run{
+				ok(1, "select-simple", "pgbouncer", 100, 1), ok(1, "select-simple", "sluice", 99, 1),
+				ok(1, "select-extended", "pgbouncer", 100, 1), ok(1, "select-extended", "sluice", 120, 1),
+				ok(1, "select-prepared", "sluice", 110, 1),
+				ok(1, "latency-c1", "pgbouncer", 10, 0.5), ok(1, "latency-c1", "sluice", 9, 0.55),
+			},
+			idle: []idleResult{{Target: "sluice", Requested: 10, Opened: 10, PerConnKiB: 16.5}},
+			want: []string{"missed", "met", "missed", "missed", "missed"},
+		},
+		{
+			name: "failures and gaps are never met",
+			runs: []run{ok(1, "select-simple", "sluice", 100, 1), ok(1, "select-extended", "sluice", 100, 1), prepFailed},
+			idle: []idleResult{{Target: "sluice", Requested: 10, Opened: 9, PerConnKiB: 1}, {Target: "pgbouncer", Requested: 10, Opened: 10, PerConnKiB: 1}},
+			want: []string{"not measured", "not measured", "missed", "not measured", "missed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := checkTargets(aggregate(tt.runs), tt.idle)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d checks, want %d", len(got), len(tt.want))
+			}
+			for i, c := range got {
+				if c.status != tt.want[i] {
+					t.Errorf("%s: %s (%s), want %s", c.name, c.status, c.detail, tt.want[i])
+				}
+			}
+		})
 	}
 }
