@@ -27,6 +27,9 @@ var untrackedSettings = map[string]bool{
 // answer to be stored; it also invalidates what a write touches.
 func cacheStage(s *session, r *request) (bool, error) {
 	c := s.srv.snapshot().cache
+	if c != nil && r.kind == 'S' {
+		return extendedCacheStage(s, r, c)
+	}
 	d := r.decision
 	if c == nil || d == nil || r.kind != 'Q' {
 		return false, nil

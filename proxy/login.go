@@ -54,7 +54,8 @@ func (s *session) login() error {
 	}
 	s.wanted = wanted
 	s.stmts = map[string]*prepared{}
-	s.stmtDec = map[string]*rewrite.Decision{}
+	s.stmtDec = map[string]stmtFacts{}
+	s.parseFrames = map[string][]byte{}
 	s.portals = map[string]*rewrite.Decision{}
 	s.rsess = s.rewriteSession()
 

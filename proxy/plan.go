@@ -25,6 +25,7 @@ type entry struct {
 	stmt  *prepared // for Parse: undone if the Parse fails or is skipped
 	sc    *serverConn
 	limit *rewrite.Decision // for Execute: the row limit that may truncate it
+	fill  *fillState        // for Describe/Execute of a unit being cached
 }
 
 // completes reports whether a reply of type typ ends entry e's answer.

@@ -109,6 +109,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 					r.captureFailed = true
 				}
 			}
+			if e.fill != nil {
+				e.fill.capture(e.op, typ, frame)
+			}
 			if typ == 'Z' && frame[5] == 'I' && (len(s.txWrites) > 0 || s.txWholeDB) {
 				commit = true
 			}
@@ -159,6 +162,10 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 		}
 		if finished != nil {
 			finishFill(finished, frame[5])
+			for _, f := range finished.fills {
+				f.finish(frame[5])
+			}
+			finished.fills = finished.fills[:0]
 			finished.rows, finished.sqlstate = rows, sqlstate
 			if !finished.internal {
 				for _, c := range completionStages {

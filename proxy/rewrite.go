@@ -103,14 +103,21 @@ func (s *session) rewriteParse() {
 	}
 	if d.Rewritten {
 		types := append([]byte(nil), rest[end+1:]...)
+		defer func() {
+			// rest aliased the old frame; keep the facts right.
+			if f, ok := s.stmtDec[name]; ok && len(types) > 2 {
+				f.types = string(types)
+				s.stmtDec[name] = f
+			}
+		}()
 		s.pending = s.pending[:start]
 		s.pending = appendParse(s.pending, name, append(append([]byte(d.SQL), 0), types...))
 	}
-	if d.MaxRows > 0 || writes(d) {
-		s.stmtDec[name] = d
-	} else if len(s.stmtDec) > 0 {
-		delete(s.stmtDec, name)
+	f := stmtFacts{d: d}
+	if t := rest[end+1:]; len(t) > 2 {
+		f.types = string(t)
 	}
+	s.stmtDec[name] = f
 }
 
 // writes reports whether a decision's statements write anything.
@@ -151,4 +158,10 @@ func raiseSQL(code, msg string) string {
 func appendRaiseMark(dst []byte, code, msg string) []byte {
 	b := append(append(append(append([]byte(nil), code...), 0), msg...), 0)
 	return appendFrame(dst, markRaise, b)
+}
+
+// stmtFacts is what Sluice knows of a client's prepared statement.
+type stmtFacts struct {
+	d     *rewrite.Decision
+	types string // the Parse's parameter type section, when any
 }

@@ -50,6 +50,8 @@ type serverConn struct {
 	applied  map[string]string
 
 	stmts serverStatements // prepared statements Sluice made on it
+	// unnamedBy/unnamedSeq say whose unnamed statement the server holds.
+	unnamedBy, unnamedSeq uint64
 
 	wbuf []byte
 }

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -72,14 +72,17 @@ type session struct {
 	stmts       map[string]*prepared // named statements (transaction mode)
 	failure     error                // why the server side failed, if it did
 
-	pending    []byte // client messages not yet sent
-	lastFrame  int    // offset in pending of the last frame appended
-	open       *request
-	rsess      rewrite.Session
-	stmtDec    map[string]*rewrite.Decision // statement -> its decision (limits, writes)
-	portals    map[string]*rewrite.Decision // portal -> its statement's decision
-	execLimits []execLimit                  // Executes in pending that carry a limit
-	scratch    []byte
+	pending     []byte // client messages not yet sent
+	lastFrame   int    // offset in pending of the last frame appended
+	open        *request
+	rsess       rewrite.Session
+	stmtDec     map[string]stmtFacts         // statement -> its decision and parameter types
+	portals     map[string]*rewrite.Decision // portal -> its statement's decision
+	execLimits  []execLimit                  // Executes in pending that carry a limit
+	execFills   []execFill                   // Describe/Execute frames whose answer is cached
+	parseFrames map[string][]byte            // Parse frames of the batch being looked up (alias pending)
+	deferred    map[string][]byte            // Parses answered from the cache, sent when next needed
+	scratch     []byte
 
 	// What the result cache must know about the session.
 	cacheOff   bool                   // role, search_path or an untracked output setting changed
@@ -108,6 +111,7 @@ type request struct {
 	maxCapture    int
 	captureFailed bool
 	cacheHit      bool
+	fills         []*fillState // extended-protocol units being cached
 }
 
 // execLimit ties an Execute in pending (by offset) to the row limit of its
@@ -181,6 +185,8 @@ func (s *session) loop() {
 				s.noteBind(body(frame))
 			case 'E':
 				s.noteExecute(body(frame))
+			case 'C':
+				s.noteClose(body(frame))
 			}
 			if len(s.pending) > flushThreshold {
 				err = s.dispatch(0)
@@ -330,6 +336,16 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 		at := off
 		off += n
 		switch typ {
+		case 'B', 'D':
+			out = s.compileUnnamed(sc, typ, frame, out)
+		case 'P':
+			if len(frame) > 5 && frame[5] == 0 {
+				s.lastUnnamed = append(s.lastUnnamed[:0], frame...)
+				s.unnamedSeq++
+				sc.unnamedBy, sc.unnamedSeq = s.id, s.unnamedSeq
+			}
+		}
+		switch typ {
 		case markRaise:
 			code, rest, _ := cstring(body(frame))
 			msg, _, _ := cstring(rest)
@@ -344,6 +360,15 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			}
 		case 'P', 'B', 'D', 'C':
 			s.unsynced = true
+			if typ == 'D' && len(s.execFills) > 0 {
+				for _, f := range s.execFills {
+					if f.descOff == at {
+						s.push(entry{op: typ, fill: f.f})
+						out = append(out, frame...)
+						goto next
+					}
+				}
+			}
 			if named {
 				out = s.compileNamed(sc, typ, frame, out)
 				continue
@@ -356,14 +381,43 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 				e.limit = lim[0].d
 				lim = lim[1:]
 			}
+			for _, f := range s.execFills {
+				if f.execOff == at {
+					e.fill = f.f
+				}
+			}
 			s.push(e)
 		case 'H':
 			s.unsynced = true
 		}
 		out = append(out, frame...)
+	next:
 	}
 	s.execLimits = s.execLimits[:0]
+	s.execFills = s.execFills[:0]
 	return out
+}
+
+// compileUnnamed makes sure a Bind or Describe of the unnamed statement
+// finds this client's statement on sc: in transaction mode a later
+// transaction may run on another server, or another client may have
+// replaced it; a Parse Sluice answered from the cache never reached it.
+func (s *session) compileUnnamed(sc *serverConn, typ byte, frame, out []byte) []byte {
+	b := body(frame)
+	if typ == 'B' {
+		_, rest, ok := cstring(b)
+		if !ok || len(rest) == 0 || rest[0] != 0 {
+			return out
+		}
+	} else if len(b) < 2 || b[0] != 'S' || b[1] != 0 {
+		return out
+	}
+	if len(s.lastUnnamed) == 0 || (sc.unnamedBy == s.id && sc.unnamedSeq == s.unnamedSeq) {
+		return out
+	}
+	sc.unnamedBy, sc.unnamedSeq = s.id, s.unnamedSeq
+	s.push(entry{op: 'P', act: actSwallow})
+	return append(out, s.lastUnnamed...)
 }
 
 // noteBind remembers which portal runs a statement with a row limit.
@@ -376,8 +430,8 @@ func (s *session) noteBind(b []byte) {
 		return
 	}
 	stmt, _, _ := cstring(rest)
-	if d := s.stmtDec[stmt]; d != nil {
-		s.portals[portal] = d
+	if f, ok := s.stmtDec[stmt]; ok && (f.d.MaxRows > 0 || writes(f.d)) {
+		s.portals[portal] = f.d
 	} else {
 		delete(s.portals, portal)
 	}
@@ -541,4 +595,13 @@ func (s *session) noteSessionReset(q []byte) {
 	if isResetAll(q) {
 		clear(s.stmts)
 	}
+}
+
+// noteClose forgets what Sluice knew of a closed statement.
+func (s *session) noteClose(b []byte) {
+	if len(b) < 2 || b[0] != 'S' {
+		return
+	}
+	name, _, _ := cstring(b[1:])
+	delete(s.stmtDec, name)
 }
