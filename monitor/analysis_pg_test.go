@@ -144,11 +144,11 @@ func TestQueryFindingsFromRealQueries(t *testing.T) {
 		t.Errorf("regression factor %.1f", f)
 	}
 	unc := findKind(fs, KindQueryUncached)
-	if len(unc) != 1 || unc[0].Subject != fpHex(readFP) || !strings.Contains(unc[0].Recommendation, "result-cache rule for fingerprint "+fpHex(readFP)) {
+	if len(unc) != 1 || unc[0].Subject != fpHex(readFP) || !strings.Contains(unc[0].Recommendation, `match: {fingerprint: "`+fpHex(readFP)+`"`) {
 		t.Fatalf("uncached read findings = %+v", unc)
 	}
 	huge := findKind(fs, KindQueryHugeRows)
-	if len(huge) != 1 || huge[0].Evidence.Values["max_rows"] != int64(20000) || !strings.Contains(huge[0].Recommendation, "max_rows") {
+	if len(huge) != 1 || huge[0].Evidence.Values["max_rows"] != int64(20000) || !strings.Contains(huge[0].Recommendation, "max_rows: 5000") {
 		t.Fatalf("huge rows findings = %+v", huge)
 	}
 	top := findKind(fs, KindQueryTopTime)

@@ -68,8 +68,8 @@ func queryFindings(s Settings, rows []fpWindow, now time.Time) []Finding {
 				r.window.lookups, perSec, ms(r.windowMean()), shorten(r.normalized, 120))
 			f.Evidence.Values = map[string]any{"fingerprint": fpHex(r.fp), "database": r.database, "calls": r.window.lookups,
 				"per_second": perSec, "mean_ms": ms(r.windowMean()), "query": r.normalized}
-			f.Recommendation = fmt.Sprintf("Add a result-cache rule for fingerprint %s (database %s) with a TTL the application tolerates; writes to its tables invalidate it automatically. Statement: %s",
-				fpHex(r.fp), r.database, shorten(r.normalized, 200))
+			f.Recommendation = fmt.Sprintf("Serve it from the result cache with a TTL the application tolerates (writes to its tables invalidate it): add to rules: - {name: cache-%s, match: {fingerprint: %q, database: [%s]}, cache: {ttl: 30s}}",
+				fpHex(r.fp), fpHex(r.fp), r.database)
 			f.Score = float64(r.window.ns) / 1e9
 			out = append(out, f)
 		}
@@ -82,7 +82,8 @@ func queryFindings(s Settings, rows []fpWindow, now time.Time) []Finding {
 					meanRows, r.maxRows, r.window.calls, shorten(r.normalized, 120))
 				f.Evidence.Values = map[string]any{"fingerprint": fpHex(r.fp), "database": r.database, "mean_rows": meanRows,
 					"max_rows": r.maxRows, "calls": r.window.calls, "query": r.normalized, "threshold": t.HugeRows}
-				f.Recommendation = fmt.Sprintf("Add LIMIT/pagination in the application, or a rewrite rule with max_rows (e.g. %d) for this fingerprint so one call cannot flood the client and the cache.", t.HugeRows)
+				f.Recommendation = fmt.Sprintf("Add LIMIT/pagination in the application, or cap it with a rule so one call cannot flood the client and the cache: rules: - {name: cap-%s, match: {fingerprint: %q}, max_rows: %d}",
+					fpHex(r.fp), fpHex(r.fp), t.HugeRows)
 				f.Score = meanRows / float64(t.HugeRows)
 				out = append(out, f)
 			}

@@ -328,3 +328,27 @@ func TestStartCloseNoLeak(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestReconfigureChangesTokenAndKeepsListener(t *testing.T) {
+	cfg := testConfig()
+	cfg.Admin.Token = "old"
+	h := startHarness(t, cfg, nil)
+	next := cfg
+	next.Admin.Token = "new"
+	next.Admin.Listen = "127.0.0.1:1" // needs a restart: ignored
+	if err := h.m.Reconfigure(next); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.do(t, "GET", "/api/v1/stats", "old", nil); r.code != 401 {
+		t.Errorf("old token after reload: %d", r.code)
+	}
+	if r := h.do(t, "GET", "/api/v1/stats", "new", nil); r.code != 200 {
+		t.Errorf("new token after reload: %d", r.code)
+	}
+	bad := cfg
+	bad.Admin.Token = ""
+	bad.Admin.Listen = "0.0.0.0:9187"
+	if err := h.m.Reconfigure(bad); err == nil {
+		t.Error("Reconfigure accepted a public listener without token")
+	}
+}

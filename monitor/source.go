@@ -72,7 +72,9 @@ func (s ServerStats) idleInTx() bool {
 	return (s.TxStatus == 'T' || s.TxStatus == 'E') && s.State != ServerStateActive
 }
 
-// Totals are cumulative proxy-wide counters.
+// Totals are proxy-wide: ClientsTotal and ServersTotal are the connections
+// open now; Queries, Xacts and the byte counters are cumulative since start
+// (the dashboard plots their rates).
 type Totals struct {
 	ClientsTotal int64 `json:"clients_total"`
 	ServersTotal int64 `json:"servers_total"`
