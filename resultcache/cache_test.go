@@ -280,3 +280,40 @@ func TestCloseStopsAndBypasses(t *testing.T) {
 		t.Fatal("hit after Close")
 	}
 }
+
+// While a write is in flight nothing depending on it is stored: a result
+// read before its commit would still look valid between the commit and
+// Done's bump.
+func TestWriteInFlightBlocksFills(t *testing.T) {
+	c := newTestCache(t, nil, Deps{})
+	r := req("q", "app", 1)
+	w := c.BeginWriteIDs(ctx, "app", []RelID{1})
+	res := c.Lookup(ctx, r)
+	if res.Fill.Store([]byte("read during the write"), time.Minute) {
+		t.Fatal("stored while a write to its relation was in flight")
+	}
+	other := req("other", "app", 2)
+	if !c.Lookup(ctx, other).Fill.Store([]byte("x"), time.Minute) {
+		t.Fatal("a write to relation 1 blocked a fill on relation 2")
+	}
+	w.Done(ctx)
+	w.Done(ctx) // idempotent
+	if !c.Lookup(ctx, r).Fill.Store([]byte("after"), time.Minute) {
+		t.Fatal("fill refused after the write ended")
+	}
+	wd := c.BeginWriteDatabase(ctx, "app")
+	if isHit(c, other) {
+		t.Fatal("hit after a whole-database write began")
+	}
+	if c.Lookup(ctx, other).Fill.Store([]byte("x"), time.Minute) {
+		t.Fatal("stored during a whole-database write")
+	}
+	wd.Done(ctx)
+	// A write whose end never comes stops blocking after write_lease.
+	c2 := newTestCache(t, func(c *Config) { c.WriteLease = 50 * time.Millisecond }, Deps{})
+	c2.BeginWriteIDs(ctx, "app", []RelID{1})
+	time.Sleep(60 * time.Millisecond)
+	if !c2.Lookup(ctx, r).Fill.Store([]byte("x"), time.Minute) {
+		t.Fatal("an abandoned write blocks fills past write_lease")
+	}
+}

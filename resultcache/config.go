@@ -47,6 +47,9 @@ type Config struct {
 	// FillQueue bounds the background L2 writes waiting; beyond it fills
 	// are dropped (counted), never blocking a client.
 	FillQueue int `yaml:"fill_queue"`
+	// WriteLease bounds how long a write whose end is never reported (its
+	// instance died mid-transaction) blocks fills of what it writes.
+	WriteLease time.Duration `yaml:"write_lease"`
 	// CatalogRefresh is how often volatility and relation catalogs are
 	// reloaded (DDL seen through Sluice reloads them at once).
 	CatalogRefresh time.Duration      `yaml:"catalog_refresh"`
@@ -109,6 +112,7 @@ func DefaultConfig() Config {
 		FillTimeout:         30 * time.Second,
 		FillQueue:           1024,
 		CatalogRefresh:      time.Minute,
+		WriteLease:          5 * time.Minute,
 		Redis: RedisConfig{
 			Timeout:   5 * time.Millisecond,
 			PoolSize:  0,
@@ -186,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FillQueue < 1 {
 		bad("fill_queue", "must be >= 1")
+	}
+	if c.WriteLease <= 0 {
+		bad("write_lease", "must be > 0")
 	}
 	if c.CatalogRefresh <= 0 {
 		bad("catalog_refresh", "must be > 0")

@@ -76,13 +76,13 @@ func TestRandomizedConsistency(t *testing.T) {
 			for time.Now().Before(deadline) {
 				k := 1 + rng.IntN(4)
 				if rng.IntN(10) == 0 {
-					c.InvalidateIDs(ctx, db, rels)
+					w := c.BeginWriteIDs(ctx, db, rels)
 					v, err := query(fmt.Sprintf("update counters set v = v + 1 where id = %d returning v", k))
+					w.Done(ctx)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					c.InvalidateIDs(ctx, db, rels)
 					last[k] = max(last[k], v)
 					mu.Lock()
 					writes++

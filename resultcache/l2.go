@@ -109,7 +109,9 @@ func strOr(v any, def string) string {
 }
 
 // storeScript writes an entry only if the version hash still holds what the
-// lookup read (fill race), creating the epoch if the hash did not exist.
+// lookup read (fill race) and no write to its relations (or to the whole
+// database) is in flight on any instance, creating the epoch if the hash
+// did not exist. fields[1] is the fingerprint's, the rest relations'.
 // KEYS: hash, entry. ARGV: expected epoch ("" none), new epoch, value, ttl
 // ms, n, n fields, n expected values.
 var storeScript = redis.NewScript(`
@@ -125,6 +127,16 @@ for i = 1, n do
   local v = redis.call('HGET', KEYS[1], ARGV[5+i])
   if v == false then v = '0' end
   if v ~= ARGV[5+n+i] then return 0 end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function writing(f)
+  local w = tonumber(redis.call('HGET', KEYS[1], 'w' .. f) or '0')
+  return w > 0 and tonumber(redis.call('HGET', KEYS[1], 'd' .. f) or '0') > now
+end
+if writing('0') then return 0 end
+for i = 2, n do
+  if writing(ARGV[5+i]) then return 0 end
 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1

@@ -199,3 +199,23 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	c.Close()
 	waitFor(t, "goroutines to stop", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// A write in flight on one instance blocks L2 fills from every instance.
+func TestWriteInFlightBlocksL2(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, nil)
+	b := redisCache(t, addr, prefix, nil)
+	r := req("q", "app", 60)
+	w := a.BeginWriteIDs(ctx, "app", []RelID{60})
+	waitFor(t, "b to see the write", func() bool { return b.vers.get("app", 60) >= 1 })
+	res := b.Lookup(ctx, r)
+	res.Fill.Store([]byte("read during a's write"), time.Minute) // b's L1 can't know
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := b.rdb.Exists(ctx, b.keys.entry("app", r.Key)).Result(); n != 0 {
+		t.Fatal("L2 stored a fill while a write to its relation was in flight")
+	}
+	w.Done(ctx)
+	waitFor(t, "b to see the end of the write", func() bool { return b.vers.get("app", 60) >= 2 })
+	fillAndWait(t, b, r, []byte("after"))
+}

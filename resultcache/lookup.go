@@ -281,6 +281,8 @@ func (f *Fill) Store(payload []byte, ttl time.Duration) bool {
 		return reject("closed")
 	case !c.vers.valid(f.req.Database, &f.st):
 		return reject("race")
+	case c.vers.writing(f.req.Database, f.req.Rels):
+		return reject("write_in_flight")
 	}
 	now := time.Now()
 	c.putL1(&f.req, f.st, f.rs, payload, now, ttl)

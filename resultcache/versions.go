@@ -3,6 +3,7 @@ package resultcache
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // RelID is a relation's OID in its database (pg_class.oid).
@@ -33,9 +34,15 @@ type versions struct {
 	global atomic.Uint64
 	mu     sync.RWMutex
 	m      map[verKey]*atomic.Uint64
+
+	wmu     sync.Mutex
+	writes  map[verKey]*inflight
+	nwrites atomic.Int64
 }
 
-func newVersions() *versions { return &versions{m: make(map[verKey]*atomic.Uint64)} }
+func newVersions() *versions {
+	return &versions{m: make(map[verKey]*atomic.Uint64), writes: make(map[verKey]*inflight)}
+}
 
 func (v *versions) get(db string, id RelID) uint64 {
 	v.mu.RLock()
@@ -115,4 +122,69 @@ func (s *stamp) sameRels(rels []RelID) bool {
 		}
 	}
 	return true
+}
+
+// inflight counts the writes of this instance that were sent but not yet
+// committed or rolled back, per relation. While a relation has one, no fill
+// depending on it is stored: between the commit in PostgreSQL and the bump
+// that follows it, a result read before the commit would still look valid.
+// deadline bounds a write whose end is never reported.
+type inflight struct {
+	n        int
+	deadline time.Time
+}
+
+func (v *versions) beginWrite(db string, ids []RelID, lease time.Duration) {
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	dl := time.Now().Add(lease)
+	for _, id := range ids {
+		k := verKey{db, id}
+		w := v.writes[k]
+		if w == nil {
+			w = &inflight{}
+			v.writes[k] = w
+		}
+		w.n++
+		w.deadline = dl
+	}
+	v.nwrites.Store(int64(len(v.writes)))
+}
+
+func (v *versions) endWrite(db string, ids []RelID) {
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	for _, id := range ids {
+		k := verKey{db, id}
+		if w := v.writes[k]; w != nil {
+			if w.n--; w.n <= 0 {
+				delete(v.writes, k)
+			}
+		}
+	}
+	v.nwrites.Store(int64(len(v.writes)))
+}
+
+// writing reports whether a write to db (whole) or to one of ids is in
+// flight on this instance.
+func (v *versions) writing(db string, ids []RelID) bool {
+	if v.nwrites.Load() == 0 {
+		return false
+	}
+	now := time.Now()
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	live := func(id RelID) bool {
+		w := v.writes[verKey{db, id}]
+		return w != nil && now.Before(w.deadline)
+	}
+	if live(dbRel) {
+		return true
+	}
+	for _, id := range ids {
+		if live(id) {
+			return true
+		}
+	}
+	return false
 }
