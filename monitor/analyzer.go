@@ -26,7 +26,6 @@ type analyzer struct {
 	cacheHist []cacheSnap
 	redisPrev *RedisStats
 	dbPrev    map[string]*dbCounters
-	lastRows  []fpWindow // fingerprint windows from the last fast pass
 }
 
 type cacheSnap struct {
@@ -66,7 +65,6 @@ func (a *analyzer) fastPass(ctx context.Context, now time.Time) []Finding {
 	if a.col != nil {
 		ticks := windowTicks(s)
 		rows := a.col.table.roll(now, ticks)
-		a.lastRows = rows
 		fs = append(fs, poolFindings(s, snap, a.col.rollPools(ticks), now)...)
 		fs = append(fs, queryFindings(s, rows, now)...)
 	} else {

@@ -221,6 +221,10 @@ func (t *fpTable) takeTraffic(into *trafficTick) {
 	}
 }
 
+// UnanalyzedQuery is shown for statements recorded without normalized text
+// (the proxy could not analyze them; they share fingerprint 0).
+const UnanalyzedQuery = "<not analyzed>"
+
 // QueryStats is one row of /api/v1/queries: pg_stat_statements as the
 // client sees it (including time spent in Sluice and cache hits).
 type QueryStats struct {
@@ -258,6 +262,9 @@ func (e *fpEntry) stats() QueryStats {
 	}
 	if q.Rules == nil {
 		q.Rules = []string{}
+	}
+	if q.Query == "" {
+		q.Query = UnanalyzedQuery
 	}
 	if e.calls > 0 {
 		q.MeanTimeMs = q.TotalTimeMs / float64(e.calls)
