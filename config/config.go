@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sluice-proxy/sluice/monitor"
 	"github.com/sluice-proxy/sluice/proxy"
 	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
@@ -22,6 +23,8 @@ type Config struct {
 	Rewrite rewrite.Config `yaml:",inline"`
 	// Cache is the result cache, under cache:.
 	Cache resultcache.Config `yaml:"cache"`
+	// Monitor holds admin: and monitor: (root keys).
+	Monitor monitor.Config `yaml:",inline"`
 }
 
 // LogConfig selects zerolog's output.
@@ -37,6 +40,7 @@ func Default() Config {
 		Config:  proxy.DefaultConfig(),
 		Rewrite: rewrite.DefaultConfig(),
 		Cache:   resultcache.DefaultConfig(),
+		Monitor: monitor.DefaultConfig(),
 	}
 }
 
@@ -87,6 +91,6 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be auto, json or console, not %q", c.Log.Format))
 	}
-	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate(), c.Cache.Validate())
+	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate(), c.Cache.Validate(), c.Monitor.Validate())
 	return errors.Join(errs...)
 }

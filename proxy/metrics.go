@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics of the proxy, documented in README.md under "Metrics".
@@ -64,3 +65,12 @@ var truncatedTotal = promauto.NewCounter(prometheus.CounterOpts{
 	Namespace: "sluice", Subsystem: "proxy", Name: "results_truncated_total",
 	Help: "Result sets cut by an injected row limit (the client got a notice).",
 })
+
+// counterValue reads a counter's current value (for stats snapshots).
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil || m.Counter == nil {
+		return 0
+	}
+	return m.Counter.GetValue()
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/sluice-proxy/sluice/monitor"
 	"github.com/sluice-proxy/sluice/proxy/auth"
 	"github.com/sluice-proxy/sluice/resultcache"
 	"github.com/sluice-proxy/sluice/rewrite"
@@ -38,30 +39,11 @@ type userEntry struct {
 	serverPassword string
 }
 
-// RequestInfo is what the proxy tells an observer about each finished
-// request.
-type RequestInfo struct {
-	Database, User string
-	Duration       time.Duration
-	Rows           int64
-	SQLState       string
-	// Decision is the rewrite analysis of a simple Query (nil for
-	// extended-protocol requests and without rules engine).
-	Decision *rewrite.Decision
-	CacheHit bool
-}
-
-// Recorder observes finished requests (monitor/ implements it). It is
-// called on the relay goroutine and must not block.
-type Recorder interface {
-	Request(RequestInfo)
-}
-
 // Server accepts clients and owns the pools.
 type Server struct {
 	log      zerolog.Logger
 	cfg      atomic.Pointer[snapshot]
-	recorder Recorder
+	recorder monitor.Recorder
 
 	ln       net.Listener
 	draining atomic.Bool
@@ -92,8 +74,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// SetRecorder installs the observer of finished requests (before Serve).
-func (s *Server) SetRecorder(r Recorder) { s.recorder = r }
+// SetRecorder installs the observer of finished requests and pool waits
+// (monitor/), before Serve.
+func (s *Server) SetRecorder(r monitor.Recorder) { s.recorder = r }
 
 func (s *Server) snapshot() *snapshot { return s.cfg.Load() }
 
@@ -275,12 +258,8 @@ func (s *Server) poolFor(db, user string, cfg *snapshot) (*pool, error) {
 		return nil, err
 	}
 	p := newPool(key, ps)
-	if s.recorder != nil {
-		if w, ok := s.recorder.(interface {
-			PoolWait(db, user string, d time.Duration)
-		}); ok {
-			p.onWait = func(d time.Duration) { w.PoolWait(db, user, d) }
-		}
+	if rec := s.recorder; rec != nil {
+		p.onWait = func(d time.Duration) { rec.PoolWait(db, user, d) }
 	}
 	s.pools[key] = p
 	return p, nil

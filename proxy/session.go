@@ -81,7 +81,8 @@ type session struct {
 	execLimits  []execLimit                  // Executes in pending that carry a limit
 	execFills   []execFill                   // Describe/Execute frames whose answer is cached
 	parseFrames map[string][]byte            // Parse frames of the batch being looked up (alias pending)
-	deferred    map[string][]byte            // Parses answered from the cache, sent when next needed
+	lastUnnamed []byte                       // the client's last Parse of the unnamed statement
+	unnamedSeq  uint64                       // bumped at each such Parse
 	scratch     []byte
 
 	// What the result cache must know about the session.

@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-proxy/sluice/monitor"
+)
 
 // A request (everything up to a Query, FunctionCall or Sync) passes through
 // requestStages in order; a stage that answers the request itself (a cache
@@ -49,8 +53,13 @@ func statsStage(s *session, r *request) {
 		e.Dur("duration", d).Int64("rows", r.rows).Str("sqlstate", r.sqlstate).Bool("cache_hit", r.cacheHit).
 			Bool("cache_fill", r.fill != nil).Msg("request")
 	}
-	if s.srv.recorder != nil {
-		s.srv.recorder.Request(RequestInfo{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate,
-			Decision: r.decision, CacheHit: r.cacheHit})
+	if rec := s.srv.recorder; rec != nil {
+		ev := monitor.QueryEvent{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate, CacheHit: r.cacheHit}
+		if dec := r.decision; dec != nil && len(dec.Statements) > 0 {
+			st := dec.Statements[0]
+			ev.Fingerprint, ev.Normalized, ev.Example, ev.Rules = st.Fingerprint, st.Normalized, dec.SQL, dec.Rules
+			ev.Cacheable = len(dec.Statements) == 1 && cacheableKind(st)
+		}
+		rec.Query(ev)
 	}
 }

@@ -17,9 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/config"
-	"github.com/sluice-proxy/sluice/proxy"
-	"github.com/sluice-proxy/sluice/resultcache"
-	"github.com/sluice-proxy/sluice/rewrite"
+	"github.com/sluice-proxy/sluice/internal/app"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -50,36 +48,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	srv, err := proxy.New(cfg.Config, log)
+	a, err := app.New(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
-	engine, err := rewrite.NewEngine(cfg.Rewrite)
+	a.ReloadFunc = func() error { return reload(*cfgPath, a) }
+	client, admin, err := a.Start(context.Background())
 	if err != nil {
-		log.Error().Err(err).Msg("cannot start: rules")
-		return 1
-	}
-	srv.SetRewriter(engine)
-	cache, err := newCache(cfg, srv, log)
-	if err != nil {
-		log.Error().Err(err).Msg("cannot start: cache")
-		return 1
-	}
-	if cache != nil {
-		defer cache.Close()
-		srv.SetCache(cache)
-	}
-	if err := srv.Listen(); err != nil {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
 	}
-	log.Info().Str("addr", srv.Addr().String()).Str("version", version).Msg("listening")
+	log.Info().Str("addr", client.String()).Str("version", version).Msg("listening")
+	log.Info().Str("addr", admin.String()).Msg("admin listening")
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
+	go func() { served <- a.Serve() }()
 	for {
 		select {
 		case err := <-served:
@@ -90,13 +76,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				engine = reload(*cfgPath, srv, engine, log)
+				if err := reload(*cfgPath, a); err != nil {
+					log.Error().Err(err).Msg("reload refused, keeping the old config")
+				} else {
+					log.Info().Msg("config reloaded")
+				}
 				continue
 			}
 			log.Info().Str("signal", sig.String()).Msg("shutting down")
-			timeout := srv.ShutdownTimeout()
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			srv.Shutdown(ctx)
+			ctx, cancel := context.WithTimeout(context.Background(), a.Proxy.ShutdownTimeout())
+			a.Shutdown(ctx)
 			cancel()
 			log.Info().Msg("stopped")
 			return 0
@@ -105,24 +94,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // reload applies a changed config file; an invalid one keeps the old
-// config and says why.
-func reload(path string, srv *proxy.Server, engine *rewrite.Engine, log zerolog.Logger) *rewrite.Engine {
+// config.
+func reload(path string, a *app.App) error {
 	cfg, err := config.Load(path)
 	if err != nil {
-		log.Error().Err(err).Msg("reload refused: invalid config, keeping the old one")
-		return engine
+		return err
 	}
-	next, err := engine.Reload(cfg.Rewrite)
-	if err != nil {
-		log.Error().Err(err).Msg("reload refused: rules, keeping the old config")
-		return engine
-	}
-	if err := srv.Reload(cfg.Config); err != nil {
-		log.Error().Err(err).Msg("reload refused, keeping the old config")
-		return engine
-	}
-	srv.SetRewriter(next)
-	return next
+	return a.Reload(cfg)
 }
 
 // checkConfig validates a file and prints every problem with its key.
@@ -164,16 +142,4 @@ func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
-}
-
-// newCache builds the result cache unless cache.mode is off.
-func newCache(cfg *config.Config, srv *proxy.Server, log zerolog.Logger) (*resultcache.Cache, error) {
-	if cfg.Cache.Mode == resultcache.ModeOff {
-		return nil, nil
-	}
-	return resultcache.New(cfg.Cache, resultcache.Deps{
-		Dial:            srv.DialDatabase,
-		DialReplication: srv.DialReplication,
-		Logger:          log.With().Str("component", "resultcache").Logger(),
-	})
 }

@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/sluice-proxy/sluice/monitor"
+)
+
+// Snapshot reports pools, clients and servers from their own states (the
+// states sessions and servers change in one place), for monitor/.
+func (s *Server) Snapshot() monitor.Snapshot {
+	cfg := s.snapshot()
+	snap := monitor.Snapshot{MaxClientConn: cfg.proxy.MaxClientConn}
+	type agg struct{ active, waiting int }
+	perPool := map[poolKey]*agg{}
+	s.sessions.Range(func(_, v any) bool {
+		sess := v.(*session)
+		st := clientState(sess.state.Load())
+		snap.Clients = append(snap.Clients, monitor.ClientStats{
+			ID: sess.id, Addr: sess.conn.RemoteAddr().String(), Database: sess.db, User: sess.user,
+			ApplicationName: sess.app, State: st.String(), Since: time.Unix(0, sess.since.Load()),
+		})
+		if st == clientLogin {
+			return true
+		}
+		k := poolKey{sess.db, sess.user}
+		a := perPool[k]
+		if a == nil {
+			a = &agg{}
+			perPool[k] = a
+		}
+		switch st {
+		case clientWaiting:
+			a.waiting++
+		case clientActive:
+			a.active++
+		}
+		sess.mu.Lock()
+		sc := sess.server
+		sess.mu.Unlock()
+		if sc != nil {
+			snap.Servers = append(snap.Servers, serverStats(sc, k))
+		}
+		return true
+	})
+	s.poolsMu.Lock()
+	pools := make([]*pool, 0, len(s.pools))
+	for _, p := range s.pools {
+		pools = append(pools, p)
+	}
+	s.poolsMu.Unlock()
+	for _, p := range pools {
+		ps := p.settings.Load()
+		p.mu.Lock()
+		st := monitor.PoolStats{
+			Database: p.key.db, User: p.key.user, Mode: ps.mode, Size: ps.size, MinSize: ps.minSize,
+			ServersIdle: len(p.idle), ServersActive: p.active, ClientsWaiting: len(p.waiters),
+		}
+		for _, sc := range p.idle {
+			snap.Servers = append(snap.Servers, serverStats(sc, p.key))
+		}
+		var maxWait time.Duration
+		for _, w := range p.waiters {
+			if d := time.Since(w.since); d > maxWait {
+				maxWait = d
+			}
+		}
+		total := p.total
+		p.mu.Unlock()
+		st.ServersConnecting = total - st.ServersIdle - st.ServersActive
+		if st.ServersConnecting < 0 {
+			st.ServersConnecting = 0
+		}
+		st.MaxWait = maxWait
+		st.TotalQueries = p.totalQueries.Load()
+		st.TotalXacts = p.totalXacts.Load()
+		if a := perPool[p.key]; a != nil {
+			st.ClientsActive = a.active
+			if a.waiting > st.ClientsWaiting {
+				st.ClientsWaiting = a.waiting
+			}
+		}
+		for _, sv := range snap.Servers {
+			if sv.Database == p.key.db && sv.User == p.key.user && (sv.TxStatus == 'T' || sv.TxStatus == 'E') {
+				st.ServersIdleInTx++
+			}
+		}
+		snap.Totals.Queries += st.TotalQueries
+		snap.Totals.Xacts += st.TotalXacts
+		snap.Pools = append(snap.Pools, st)
+	}
+	sort.Slice(snap.Pools, func(i, j int) bool {
+		if snap.Pools[i].Database != snap.Pools[j].Database {
+			return snap.Pools[i].Database < snap.Pools[j].Database
+		}
+		return snap.Pools[i].User < snap.Pools[j].User
+	})
+	snap.Totals.ClientsTotal = int64(len(snap.Clients))
+	snap.Totals.ServersTotal = int64(len(snap.Servers))
+	snap.Totals.BytesIn = int64(counterValue(bytesIn))
+	snap.Totals.BytesOut = int64(counterValue(bytesOut))
+	return snap
+}
+
+func serverStats(sc *serverConn, k poolKey) monitor.ServerStats {
+	return monitor.ServerStats{
+		ID: sc.id, Addr: sc.addr, Database: k.db, User: k.user,
+		State: serverState(sc.state.Load()).String(), Since: time.Unix(0, sc.since.Load()),
+		TxStatus: byte(sc.txStatus.Load()),
+	}
+}
+
+// Databases lists the configured database names.
+func (s *Server) Databases() []string {
+	var out []string
+	for name := range s.snapshot().dbs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Ready checks that a server of each configured database can be reached
+// (for "*", the databases with open pools).
+func (s *Server) Ready(ctx context.Context) map[string]error {
+	out := map[string]error{}
+	names := s.Databases()
+	s.poolsMu.Lock()
+	for k := range s.pools {
+		names = append(names, k.db)
+	}
+	s.poolsMu.Unlock()
+	for _, db := range names {
+		if db == "*" {
+			continue
+		}
+		if _, done := out[db]; done {
+			continue
+		}
+		c, err := s.DialDatabase(ctx, db)
+		if err == nil {
+			c.Close(ctx)
+		}
+		out[db] = err
+	}
+	return out
+}
