@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -307,7 +308,10 @@ func TestDisabledMonitorStillServes(t *testing.T) {
 }
 
 func TestStartCloseNoLeak(t *testing.T) {
-	m, err := monitor.New(testConfig(), monitor.Deps{})
+	before := runtime.NumGoroutine()
+	cfg := testConfig()
+	cfg.Monitor.IndexAdvice.Enabled = true
+	m, err := monitor.New(cfg, monitor.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,6 +331,13 @@ func TestStartCloseNoLeak(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	http.DefaultClient.CloseIdleConnections()
+	eventually(t, 5*time.Second, func() string {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Sprintf("goroutines: %d before Start, %d after Close", before, n)
+		}
+		return ""
+	})
 }
 
 func TestReconfigureChangesTokenAndKeepsListener(t *testing.T) {
