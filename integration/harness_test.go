@@ -212,7 +212,7 @@ func dsn(host, port, user, password, db string, extra ...string) string {
 			continue
 		}
 		k, v, _ := strings.Cut(e, "=")
-		q += "&" + url.QueryEscape(k) + "=" + url.QueryEscape(v)
+		q += "&" + url.PathEscape(k) + "=" + strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
 	}
 	if !strings.HasPrefix(q, "sslmode=") {
 		q = "sslmode=disable&" + q
