@@ -273,3 +273,24 @@ func TestFingerprintEviction(t *testing.T) {
 		t.Fatalf("most used entry was evicted: %v", names)
 	}
 }
+
+func TestLabelSetsAreBounded(t *testing.T) {
+	c := newCollector(analysisConfig().Monitor)
+	for i := 0; i < maxLabelSets+50; i++ {
+		c.Query(QueryEvent{Database: fmt.Sprint("db", i), Fingerprint: 1, Duration: time.Millisecond})
+		c.PoolWait(fmt.Sprint("db", i), "u", time.Millisecond)
+	}
+	if n := len(*c.dbs.Load()); n != maxLabelSets+1 {
+		t.Errorf("database label sets = %d, want %d", n, maxLabelSets+1)
+	}
+	pools := 0
+	for _, u := range *c.pools.Load() {
+		pools += len(u)
+	}
+	if pools != maxLabelSets+1 {
+		t.Errorf("pools tracked = %d, want %d", pools, maxLabelSets+1)
+	}
+	if _, ok := (*c.dbs.Load())[overflowLabel]; !ok {
+		t.Error("no overflow entry")
+	}
+}

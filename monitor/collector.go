@@ -65,6 +65,14 @@ func sqlstateClass(s string) string {
 	return s[:2]
 }
 
+// maxLabelSets bounds distinct databases (metric label values) and pools
+// tracked; a wildcard database entry could otherwise grow them without
+// limit. Beyond it everything is counted under overflowLabel.
+const maxLabelSets = 512
+
+// overflowLabel collects databases and pools past maxLabelSets.
+const overflowLabel = "_other"
+
 func (c *collector) db(name string) *dbMetrics {
 	if dm, ok := (*c.dbs.Load())[name]; ok {
 		return dm
@@ -74,6 +82,12 @@ func (c *collector) db(name string) *dbMetrics {
 	old := *c.dbs.Load()
 	if dm, ok := old[name]; ok {
 		return dm
+	}
+	if len(old) >= maxLabelSets {
+		if dm, ok := old[overflowLabel]; ok {
+			return dm
+		}
+		name = overflowLabel
 	}
 	dm := &dbMetrics{
 		latency:     metricQueryDuration.WithLabelValues(name),
@@ -121,6 +135,16 @@ func (c *collector) pool(database, user string) *poolWaits {
 	old := *c.pools.Load()
 	if p, ok := old[database][user]; ok {
 		return p
+	}
+	n := 0
+	for _, users := range old {
+		n += len(users)
+	}
+	if n >= maxLabelSets {
+		if p, ok := old[overflowLabel][overflowLabel]; ok {
+			return p
+		}
+		database, user = overflowLabel, overflowLabel
 	}
 	p := &poolWaits{}
 	next := make(map[string]map[string]*poolWaits, len(old)+1)
