@@ -23,6 +23,11 @@ type analysis struct {
 	// plain is the Decision when no rule and no default limit applies.
 	plain *Decision
 	memo  memoSlot
+	// shape is set when this analysis stands for (or came from) a
+	// shareable shape.
+	shape *shape
+	// derived marks an analysis instantiated from a shape.
+	derived bool
 }
 
 // stmtInfo is one statement of an analysis with what only the engine needs.

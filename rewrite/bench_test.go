@@ -87,7 +87,8 @@ func BenchmarkProcessColdParse(b *testing.B) {
 	s := rewrite.Session{}
 	texts := make([]string, b.N)
 	for i := range texts {
-		texts[i] = "SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i) + ";"
+		// A new identifier each time, so no shape is shared either.
+		texts[i] = "SELECT abalance FROM pgbench_accounts_" + strconv.Itoa(i) + " WHERE aid = $1;"
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -138,5 +139,43 @@ func BenchmarkRules100MatchAlternatingSessions(b *testing.B) {
 		} else {
 			sink = e.Process(pgbenchSelect, s2)
 		}
+	}
+}
+
+// BenchmarkProcessShapeHit: a new text each time that differs from an
+// analyzed one only in a literal (pgbench -S over the simple protocol):
+// served from the shape cache without parsing.
+func BenchmarkProcessShapeHit(b *testing.B) {
+	cfg := rewrite.DefaultConfig()
+	e, err := rewrite.NewEngine(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, b.N+1)
+	for i := range texts {
+		texts[i] = "SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i) + ";"
+	}
+	e.Process(texts[b.N], rewrite.Session{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink = e.Process(texts[i], rewrite.Session{})
+	}
+}
+
+// BenchmarkProcessShapeHit20Rules: the same with 20 non-matching rules (the
+// issue's pgbench -S comparison).
+func BenchmarkProcessShapeHit20Rules(b *testing.B) {
+	e := benchEngine(b, 20, false)
+	s := rewrite.Session{Database: "bench", User: "bench", ApplicationName: "pgbench"}
+	texts := make([]string, b.N+1)
+	for i := range texts {
+		texts[i] = "SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i) + ";"
+	}
+	e.Process(texts[b.N], s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink = e.Process(texts[i], s)
 	}
 }

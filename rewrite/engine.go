@@ -1,6 +1,9 @@
 package rewrite
 
-import "strings"
+import (
+	"strings"
+	"sync/atomic"
+)
 
 // Engine applies one configuration's rules. It is immutable once built and
 // safe for concurrent use; a reload builds a new Engine (Reload keeps the
@@ -13,26 +16,29 @@ type Engine struct {
 	maxStmt      int
 	cacheBytes   int64
 	cache        *analysisCache
+	shapes       *shapeCache
 	sess         sessionBits
+	admit        atomic.Uint64
 }
 
 // NewEngine validates cfg and compiles its rules. An invalid configuration
 // is returned as an error and no Engine: the caller keeps the old one.
 func NewEngine(cfg Config) (*Engine, error) {
-	return newEngine(cfg, nil)
+	return newEngine(cfg, nil, nil)
 }
 
 // Reload builds an Engine for cfg that shares e's analysis cache when its
 // size setting is unchanged.
 func (e *Engine) Reload(cfg Config) (*Engine, error) {
 	var c *analysisCache
+	var sc *shapeCache
 	if e != nil && e.cacheBytes == cfg.Engine.AnalysisCacheBytes {
-		c = e.cache
+		c, sc = e.cache, e.shapes
 	}
-	return newEngine(cfg, c)
+	return newEngine(cfg, c, sc)
 }
 
-func newEngine(cfg Config, cache *analysisCache) (*Engine, error) {
+func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -42,9 +48,12 @@ func newEngine(cfg Config, cache *analysisCache) (*Engine, error) {
 		maxStmt:    cfg.Engine.MaxStatementBytes,
 		cacheBytes: cfg.Engine.AnalysisCacheBytes,
 		cache:      cache,
+		shapes:     shapes,
 	}
 	if e.cache == nil {
 		e.cache = newAnalysisCache(cfg.Engine.AnalysisCacheBytes)
+		// Shapes are small and few: a quarter of the budget on top.
+		e.shapes = newShapeCache(cfg.Engine.AnalysisCacheBytes / 4)
 	}
 	for i := range cfg.Rules {
 		r, err := compileRule(i, &cfg.Rules[i], cfg.Engine)
@@ -109,6 +118,11 @@ func (e *Engine) Process(sql string, s Session) *Decision {
 			matched = append(matched, -1)
 		}
 	}
+	if !overflow && e.maxRows == 0 && noneMatched(matched) {
+		// Candidates by statement, but none for this session.
+		m.store(&decisionMemo{session: s, d: an.plain, matched: noMatch(len(m.cand))})
+		return an.plain
+	}
 	var d *Decision
 	if same := m.byMatched(matched); same != nil && !overflow {
 		d = same.d
@@ -123,6 +137,38 @@ func (e *Engine) Process(sql string, s Session) *Decision {
 		c.c.Inc()
 	}
 	return d
+}
+
+// noMatch is the matched list of n statements with no rule.
+func noMatch(n int) []int32 {
+	if n < len(noMatchLists) {
+		return noMatchLists[n]
+	}
+	l := make([]int32, n)
+	for i := range l {
+		l[i] = -1
+	}
+	return l
+}
+
+var noMatchLists = func() [][]int32 {
+	out := make([][]int32, 16)
+	for n := range out {
+		out[n] = make([]int32, n)
+		for i := range out[n] {
+			out[n][i] = -1
+		}
+	}
+	return out
+}()
+
+func noneMatched(matched []int32) bool {
+	for _, j := range matched {
+		if j >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func equalInt32(a, b []int32) bool {
@@ -156,8 +202,53 @@ func (e *Engine) analysisFor(sql string) *analysis {
 		return an
 	}
 	metricCacheMisses.Inc()
-	an := e.cache.put(sql, analyze(sql))
+	an := e.analyzeNew(sql)
+	if an.derived && e.admit.Add(1)%shapeAdmitEvery != 0 {
+		// Texts served from a shape are cheap to rebuild and mostly
+		// unique (a new literal each time): caching each would make
+		// every one pay a cache insert and an eviction. A text that
+		// repeats is admitted after a few sightings.
+		return an
+	}
+	an = e.cache.put(sql, an)
 	metricCacheBytes.Set(float64(e.cache.size()))
+	return an
+}
+
+// shapeAdmitEvery: one shape-derived analysis in this many is put in the
+// exact-text cache.
+const shapeAdmitEvery = 8
+
+// analyzeNew analyzes a text not in the exact cache: from its shape when
+// a text differing only in literals was analyzed before, else with
+// pg_query.
+func (e *Engine) analyzeNew(sql string) *analysis {
+	if e.shapes == nil {
+		return analyze(sql)
+	}
+	lb := lexPool.Get().(*lexBuf)
+	defer lexPool.Put(lb)
+	toks, key, ok := lexShape(sql, lb.toks, lb.key)
+	lb.toks, lb.key = toks, key
+	if !ok {
+		return analyze(sql)
+	}
+	k := string(key)
+	if sh, hit := e.shapes.c.GetIfPresent(k); hit {
+		if sh.ok {
+			if an := sh.instantiate(sql, toks); an != nil {
+				metricShapeHits.Inc()
+				return an
+			}
+		}
+		return analyze(sql)
+	}
+	an := analyze(sql)
+	sh := newShape(an, toks)
+	e.shapes.c.SetIfAbsent(k, sh)
+	if sh.ok {
+		an.shape = sh
+	}
 	return an
 }
 

@@ -74,3 +74,29 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+// FuzzShape: a text analyzed through the shape of another text with other
+// literal values must get exactly the analysis and rewrite a full parse
+// gives it.
+func FuzzShape(f *testing.F) {
+	for _, s := range shapeCorpus(f) {
+		f.Add(s)
+	}
+	withShapes := corpusEngine(f)
+	full := corpusEngine(f)
+	full.shapes = nil
+	f.Fuzz(func(t *testing.T, sql string) {
+		v, ok := variant(sql)
+		if !ok {
+			return
+		}
+		withShapes.Process(sql, Session{})
+		got := withShapes.Process(v, Session{})
+		want := full.Process(v, Session{})
+		gb, _ := yaml.Marshal(describe(got))
+		wb, _ := yaml.Marshal(describe(want))
+		if string(gb) != string(wb) || got.SQL != want.SQL {
+			t.Fatalf("%q (variant of %q):\n--- full\n%s%s\n--- shape\n%s%s", v, sql, wb, want.SQL, gb, got.SQL)
+		}
+	})
+}

@@ -63,6 +63,24 @@ func (e *Engine) memoFor(an *analysis) *ruleMemo {
 	if m := an.memo.p.Load(); m != nil && m.eng == e {
 		return m
 	}
+	if sh := an.shape; sh != nil {
+		cm := sh.cand.Load()
+		if cm == nil || cm.eng != e {
+			full := e.candidates(an)
+			cm = &candMemo{eng: e, cand: full.cand, any: full.any}
+			sh.cand.Store(cm)
+		}
+		m := &ruleMemo{eng: e, cand: cm.cand, any: cm.any}
+		an.memo.p.Store(m)
+		return m
+	}
+	m := e.candidates(an)
+	an.memo.p.Store(m)
+	return m
+}
+
+// candidates evaluates every rule's statement predicates on an.
+func (e *Engine) candidates(an *analysis) *ruleMemo {
 	m := &ruleMemo{eng: e, cand: make([][]int32, len(an.stmts))}
 	for i, si := range an.stmts {
 		for j, r := range e.rules {
@@ -83,7 +101,6 @@ func (e *Engine) memoFor(an *analysis) *ruleMemo {
 			}
 		}
 	}
-	an.memo.p.Store(m)
 	return m
 }
 

@@ -24,6 +24,10 @@ var (
 		Namespace: "sluice", Subsystem: "rewrite", Name: "analysis_cache_misses_total",
 		Help: "Statement texts parsed because they were not in the analysis cache.",
 	})
+	metricShapeHits = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "rewrite", Name: "shape_hits_total",
+		Help: "Analysis cache misses served from a text differing only in literal values (no parse).",
+	})
 	metricCacheBytes = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: "sluice", Subsystem: "rewrite", Name: "analysis_cache_bytes",
 		Help: "Estimated bytes held by the analysis cache (updated on each miss).",

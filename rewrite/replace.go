@@ -16,6 +16,8 @@ import (
 type constMap struct {
 	consts map[int]string
 	params map[int]bool
+	// spans are the byte ranges of the constants in the original.
+	spans [][2]int
 }
 
 var errAlign = errors.New("normalized text does not align with the original")
@@ -58,6 +60,7 @@ func buildConstMap(orig, norm string, maxParam int) (*constMap, error) {
 					i = len(ot)
 				}
 				cm.consts[k] = orig[ot[start].Start:ot[i-1].End]
+				cm.spans = append(cm.spans, [2]int{int(ot[start].Start), int(ot[i-1].End)})
 				continue
 			}
 		}
