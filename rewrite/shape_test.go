@@ -120,7 +120,6 @@ func TestShapeNotSharedWhenLiteralsMatter(t *testing.T) {
 	}
 }
 
-
 func TestLexShape(t *testing.T) {
 	tests := []struct {
 		sql string
