@@ -33,6 +33,9 @@ func (a *analyzer) dbPass(ctx context.Context, now time.Time) []Finding {
 	s := a.settings()
 	var fs []Finding
 	for _, db := range a.deps.Databases() {
+		if db == "*" || db == "" { // a wildcard entry is no database to poll
+			continue
+		}
 		got, err := a.pollDB(ctx, s, db, now)
 		if err != nil {
 			metricAnalysisErrors.WithLabelValues("database").Inc()
