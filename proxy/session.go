@@ -78,6 +78,7 @@ type session struct {
 	rsess       rewrite.Session
 	stmtDec     map[string]stmtFacts         // statement -> its decision and parameter types
 	portals     map[string]*rewrite.Decision // portal -> its statement's decision
+	batchDec    *rewrite.Decision            // first bound statement's decision, for stats
 	execLimits  []execLimit                  // Executes in pending that carry a limit
 	execFills   []execFill                   // Describe/Execute frames whose answer is cached
 	parseFrames map[string][]byte            // Parse frames of the batch being looked up (alias pending)
@@ -250,6 +251,9 @@ func (s *session) dispatch(kind byte) error {
 		}
 		s.open = nil
 		r.kind = kind
+		if kind == 'S' {
+			r.decision, s.batchDec = s.batchDec, nil
+		}
 		for _, st := range requestStages {
 			done, err := st.run(s, r)
 			if err != nil {
@@ -431,7 +435,11 @@ func (s *session) noteBind(b []byte) {
 		return
 	}
 	stmt, _, _ := cstring(rest)
-	if f, ok := s.stmtDec[stmt]; ok && (f.d.MaxRows > 0 || writes(f.d)) {
+	f, ok := s.stmtDec[stmt]
+	if ok && s.batchDec == nil {
+		s.batchDec = f.d
+	}
+	if ok && (f.d.MaxRows > 0 || writes(f.d)) {
 		s.portals[portal] = f.d
 	} else {
 		delete(s.portals, portal)
