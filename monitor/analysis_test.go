@@ -294,3 +294,25 @@ func TestLabelSetsAreBounded(t *testing.T) {
 		t.Error("no overflow entry")
 	}
 }
+
+// TestPoolWaitDiagnosisUsesTheWindow: clients waited while both servers
+// were busy, and the pool is idle by the time the analysis runs; the
+// diagnosis must follow what happened during the window.
+func TestPoolWaitDiagnosisUsesTheWindow(t *testing.T) {
+	cfg := analysisConfig()
+	cfg.Monitor.Thresholds.PoolWaitP95 = 10 * time.Millisecond
+	src := &snapSource{s: Snapshot{Pools: []PoolStats{{Database: "app", User: "u", Size: 2, ServersActive: 2, ClientsWaiting: 5}}}}
+	m := newTestMonitor(t, cfg, Deps{Source: src})
+	now := time.Now()
+	m.analyzer.fastPass(context.Background(), now) // busy tick, waits still in progress
+	for i := 0; i < 20; i++ {
+		m.Recorder().PoolWait("app", "u", 80*time.Millisecond)
+	}
+	src.mu.Lock()
+	src.s = Snapshot{Pools: []PoolStats{{Database: "app", User: "u", Size: 2, ServersIdle: 2}}}
+	src.mu.Unlock()
+	fs := findKind(m.analyzer.fastPass(context.Background(), now.Add(time.Second)), KindPoolWait)
+	if len(fs) != 1 || !strings.Contains(fs[0].Recommendation, "Raise the pool size") || fs[0].Evidence.Values["peak_servers_busy"] != 2 {
+		t.Fatalf("pool.wait = %+v", fs)
+	}
+}

@@ -7,7 +7,7 @@ import (
 
 // poolFindings covers checkout waits (with whether a bigger pool would
 // help), max_client_conn headroom and servers idle in a transaction.
-func poolFindings(s Settings, snap Snapshot, waits []poolWindow, now time.Time) []Finding {
+func poolFindings(s Settings, snap Snapshot, waits []poolWindow, hist map[[2]string][]PoolStats, now time.Time) []Finding {
 	t := s.Thresholds
 	var out []Finding
 	pools := map[[2]string]PoolStats{}
@@ -24,22 +24,30 @@ func poolFindings(s Settings, snap Snapshot, waits []poolWindow, now time.Time) 
 		}
 		subject := w.database + "/" + w.user
 		p := pools[[2]string{w.database, w.user}]
+		// Peaks over the window's ticks (the current snapshot included).
+		peakBusy, peakIdleTx, peakWaiting := p.ServersActive+p.ServersIdleInTx, p.ServersIdleInTx, p.ClientsWaiting
+		for _, h := range hist[[2]string{w.database, w.user}] {
+			peakBusy = max(peakBusy, h.ServersActive+h.ServersIdleInTx)
+			peakIdleTx = max(peakIdleTx, h.ServersIdleInTx)
+			peakWaiting = max(peakWaiting, h.ClientsWaiting)
+		}
 		f := newFinding(KindPoolWait, subject, SeverityWarning, "Clients wait for a server in pool "+subject)
 		if p95 >= 10*t.PoolWaitP95 {
 			f.Severity = SeverityCritical
 		}
 		f.Evidence = Evidence{Window: windowText(s.Window), From: now.Add(-s.Window), To: now,
-			Summary: fmt.Sprintf("p95 checkout wait %s over %d checkouts (max %s); pool size %d: %d servers active, %d idle in transaction, %d idle, %d clients waiting now",
+			Summary: fmt.Sprintf("p95 checkout wait %s over %d checkouts (max %s); pool size %d; at peak in the window %d servers busy (%d idle in transaction) and %d clients waiting",
 				p95.Round(time.Microsecond), w.waits.Count(), time.Duration(w.waits.Max()*1e9).Round(time.Microsecond),
-				p.Size, p.ServersActive, p.ServersIdleInTx, p.ServersIdle, p.ClientsWaiting),
+				p.Size, peakBusy, peakIdleTx, peakWaiting),
 			Values: map[string]any{"wait_p95_ms": float64(p95) / 1e6, "wait_max_ms": w.waits.Max() * 1e3,
 				"checkouts": w.waits.Count(), "pool_size": p.Size, "servers_active": p.ServersActive,
 				"servers_idle_in_tx": p.ServersIdleInTx, "servers_idle": p.ServersIdle,
-				"clients_waiting": p.ClientsWaiting, "threshold_ms": float64(t.PoolWaitP95) / 1e6}}
+				"clients_waiting": p.ClientsWaiting, "peak_servers_busy": peakBusy, "peak_servers_idle_in_tx": peakIdleTx,
+				"peak_clients_waiting": peakWaiting, "threshold_ms": float64(t.PoolWaitP95) / 1e6}}
 		switch {
-		case p.Size > 0 && p.ServersIdleInTx*2 >= p.Size:
-			f.Recommendation = fmt.Sprintf("%d of %d servers sit idle inside transactions: the application holds transactions open between statements. Fix that (commit promptly, or set idle_in_transaction_session_timeout); a bigger pool would only hide it.", p.ServersIdleInTx, p.Size)
-		case p.Size > 0 && p.ServersActive+p.ServersIdleInTx >= p.Size:
+		case p.Size > 0 && peakIdleTx*2 >= p.Size:
+			f.Recommendation = fmt.Sprintf("Up to %d of %d servers sat idle inside transactions: the application holds transactions open between statements. Fix that (commit promptly, or set idle_in_transaction_session_timeout); a bigger pool would only hide it.", peakIdleTx, p.Size)
+		case p.Size > 0 && peakBusy >= p.Size:
 			f.Recommendation = fmt.Sprintf("All %d servers are busy running queries. Raise the pool size (e.g. to %d) if PostgreSQL has spare CPU and connections; if it is CPU-bound, make the top queries cheaper or cache them instead.", p.Size, p.Size+p.Size/2+1)
 		default:
 			f.Recommendation = "Clients waited although servers were not all busy: server connections are being opened on demand. Raise the pool's minimum size so warm connections are ready, and check connect latency to PostgreSQL."

@@ -26,6 +26,7 @@ type analyzer struct {
 	cacheHist []cacheSnap
 	redisPrev *RedisStats
 	dbPrev    map[string]*dbCounters
+	poolHist  map[[2]string][]PoolStats // per pool, one snapshot per tick in the window
 }
 
 type cacheSnap struct {
@@ -35,7 +36,7 @@ type cacheSnap struct {
 
 func newAnalyzer(settings func() Settings, deps Deps, col *collector, sys *ring[SystemSample], store *findingStore) *analyzer {
 	return &analyzer{settings: settings, deps: deps, col: col, sys: sys, store: store,
-		log: deps.Log, dbPrev: map[string]*dbCounters{}}
+		log: deps.Log, dbPrev: map[string]*dbCounters{}, poolHist: map[[2]string][]PoolStats{}}
 }
 
 func windowTicks(s Settings) int {
@@ -60,15 +61,16 @@ func (a *analyzer) fastPass(ctx context.Context, now time.Time) []Finding {
 	if a.deps.Source != nil {
 		snap = a.deps.Source.Snapshot()
 	}
+	ticks := windowTicks(s)
+	a.recordPools(snap, ticks)
 	var fs []Finding
 	fs = append(fs, hostFindings(s, a.sys.list(), now)...)
 	if a.col != nil {
-		ticks := windowTicks(s)
 		rows := a.col.table.roll(now, ticks)
-		fs = append(fs, poolFindings(s, snap, a.col.rollPools(ticks), now)...)
+		fs = append(fs, poolFindings(s, snap, a.col.rollPools(ticks), a.poolHist, now)...)
 		fs = append(fs, queryFindings(s, rows, now)...)
 	} else {
-		fs = append(fs, poolFindings(s, snap, nil, now)...)
+		fs = append(fs, poolFindings(s, snap, nil, a.poolHist, now)...)
 	}
 	if a.deps.CacheStats != nil {
 		a.cacheHist = append(a.cacheHist, cacheSnap{now, a.deps.CacheStats()})
@@ -88,4 +90,25 @@ func (a *analyzer) fastPass(ctx context.Context, now time.Time) []Finding {
 	}
 	a.store.replace("fast", now, fs)
 	return fs
+}
+
+// recordPools keeps each pool's state at every tick of the window, so the
+// diagnosis of waits uses what the servers did while clients waited, not
+// only the instant of the analysis.
+func (a *analyzer) recordPools(snap Snapshot, ticks int) {
+	seen := map[[2]string]bool{}
+	for _, p := range snap.Pools {
+		k := [2]string{p.Database, p.User}
+		seen[k] = true
+		h := append(a.poolHist[k], p)
+		if len(h) > ticks {
+			h = h[len(h)-ticks:]
+		}
+		a.poolHist[k] = h
+	}
+	for k := range a.poolHist {
+		if !seen[k] {
+			delete(a.poolHist, k)
+		}
+	}
 }

@@ -35,7 +35,8 @@ type Deps struct {
 	Ready func(ctx context.Context) map[string]error
 	// DataPaths are filesystems whose usage and I/O are watched.
 	DataPaths []string
-	Log       zerolog.Logger
+	// Log is used as given (the caller adds a component field).
+	Log zerolog.Logger
 }
 
 // Monitor is the admin port and everything behind it.
@@ -67,7 +68,7 @@ func New(cfg Config, deps Deps) (*Monitor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Monitor{deps: deps, log: deps.Log.With().Str("component", "monitor").Logger(), store: newFindingStore()}
+	m := &Monitor{deps: deps, log: deps.Log, store: newFindingStore()}
 	m.cfg.Store(&cfg)
 	s := cfg.Monitor
 	n := int(s.History / s.SampleInterval)
