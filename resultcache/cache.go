@@ -50,6 +50,10 @@ type Cache struct {
 	flightMu sync.Mutex
 	flights  map[Key]*flight
 
+	seq  atomic.Uint64 // write edges published
+	acks acks
+	ackq chan ackReq
+
 	fillq    chan *l2Fill
 	catalogs *catalogs
 	auto     *autoCounter
@@ -83,6 +87,8 @@ func New(cfg Config, deps Deps) (*Cache, error) {
 		dirty:   make(map[string]struct{}),
 		flights: make(map[Key]*flight),
 		fillq:   make(chan *l2Fill, cfg.FillQueue),
+		ackq:    make(chan ackReq, 1024),
+		acks:    acks{m: make(map[uint64]*ackWait)},
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -110,9 +116,10 @@ func New(cfg Config, deps Deps) (*Cache, error) {
 	}
 	if cfg.Redis.Enabled() {
 		c.rdb = newRedisClient(cfg.Redis)
-		c.wg.Add(2)
+		c.wg.Add(3)
 		go c.subscribeLoop()
 		go c.fillLoop()
+		go c.ackLoop()
 	}
 	c.wg.Add(1)
 	go c.housekeeping()

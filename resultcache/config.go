@@ -69,8 +69,12 @@ type RedisConfig struct {
 	DB         int      `yaml:"db"`
 	// Timeout bounds every Redis operation on the client path; a slow
 	// Redis becomes a miss, not a slow query.
-	Timeout  time.Duration `yaml:"timeout"`
-	PoolSize int           `yaml:"pool_size"`
+	Timeout time.Duration `yaml:"timeout"`
+	// AckTimeout bounds how long a write edge waits for the other
+	// instances to confirm they applied it (read-your-writes across
+	// instances).
+	AckTimeout time.Duration `yaml:"ack_timeout"`
+	PoolSize   int           `yaml:"pool_size"`
 	// KeyPrefix namespaces keys and the invalidation channel, so that
 	// several deployments (or tests) can share one Redis.
 	KeyPrefix string        `yaml:"key_prefix"`
@@ -114,10 +118,11 @@ func DefaultConfig() Config {
 		CatalogRefresh:      time.Minute,
 		WriteLease:          5 * time.Minute,
 		Redis: RedisConfig{
-			Timeout:   5 * time.Millisecond,
-			PoolSize:  0,
-			KeyPrefix: "sluice",
-			Breaker:   BreakerConfig{Failures: 5, Cooldown: 5 * time.Second},
+			Timeout:    5 * time.Millisecond,
+			AckTimeout: 50 * time.Millisecond,
+			PoolSize:   0,
+			KeyPrefix:  "sluice",
+			Breaker:    BreakerConfig{Failures: 5, Cooldown: 5 * time.Second},
 		},
 		Invalidation: InvalidationConfig{
 			SlotName:       "sluice",
@@ -209,6 +214,9 @@ func (c *Config) Validate() error {
 	}
 	if r.Timeout <= 0 {
 		bad("redis.timeout", "must be > 0")
+	}
+	if r.AckTimeout <= 0 {
+		bad("redis.ack_timeout", "must be > 0")
 	}
 	if r.PoolSize < 0 {
 		bad("redis.pool_size", "must be >= 0 (0: go-redis default)")

@@ -57,7 +57,6 @@ func TestRandomizedConsistency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := insts[i%2]
 			cn, err := pgconn.Connect(ctx, pg.DSN(db))
 			if err != nil {
 				t.Error(err)
@@ -75,6 +74,7 @@ func TestRandomizedConsistency(t *testing.T) {
 			}
 			for time.Now().Before(deadline) {
 				k := 1 + rng.IntN(4)
+				c := insts[rng.IntN(2)]
 				if rng.IntN(10) == 0 {
 					w := c.BeginWriteIDs(ctx, db, rels)
 					v, err := query(fmt.Sprintf("update counters set v = v + 1 where id = %d returning v", k))

@@ -43,6 +43,10 @@ var (
 		Namespace: "sluice", Subsystem: "resultcache", Name: "redis_errors_total",
 		Help: "Failed Redis operations, by op.",
 	}, []string{"op"})
+	metricAckTimeouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "resultcache", Name: "ack_timeouts_total",
+		Help: "Write edges not acknowledged by every other instance within redis.ack_timeout.",
+	})
 	metricBreakerState = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "sluice", Subsystem: "resultcache", Name: "breaker_state",
 		Help: "Redis circuit breaker: 0 closed, 1 open, 2 half-open (probing).",
@@ -60,7 +64,7 @@ var (
 func init() {
 	prometheus.MustRegister(metricHits, metricMisses, metricBypass, metricFills,
 		metricFillRejected, metricSkips, metricInvalidations, metricRedisLatency,
-		metricRedisErrors, metricBreakerState, metricL1Bytes, metricReplicationLag)
+		metricRedisErrors, metricAckTimeouts, metricBreakerState, metricL1Bytes, metricReplicationLag)
 }
 
 // Children resolved once: WithLabelValues hashes its labels on every call,

@@ -11,20 +11,30 @@ import (
 
 // Invalidation messages on <prefix>:inv, binary:
 //
-//	u64 sender | kind | str db | u64 fingerprint | uvarint n | n × uvarint oid
+//	u64 sender | kind | str db | u64 fingerprint | u64 seq | uvarint n | n × uvarint oid
 const (
 	msgRels        byte = 'r' // bump relations of db
 	msgDatabase    byte = 'd' // bump the whole database
 	msgFingerprint byte = 'f' // drop L1 entries of a fingerprint (db "" = all)
 	msgAll         byte = 'a' // drop everything
+	msgWriteBegin  byte = 'b' // a write began: bump ids and hold fills (dbRel = whole database)
+	msgWriteEnd    byte = 'e' // a write ended: bump ids and release
+	msgAck         byte = 'k' // an instance applied write edge seq of instance fp
 )
 
 func (c *Cache) encodeMsg(kind byte, db string, fp uint64, ids []RelID) []byte {
-	b := make([]byte, 0, 32+len(db)+5*len(ids))
+	return c.encodeMsgSeq(kind, db, fp, 0, ids)
+}
+
+// encodeMsgSeq adds a sequence number: write edges are acknowledged by
+// every other instance (msgAck, fp = the writer's id, seq = the edge's).
+func (c *Cache) encodeMsgSeq(kind byte, db string, fp, seq uint64, ids []RelID) []byte {
+	b := make([]byte, 0, 40+len(db)+5*len(ids))
 	b = binary.BigEndian.AppendUint64(b, c.id)
 	b = append(b, kind)
 	b = appendStr(b, db)
 	b = binary.BigEndian.AppendUint64(b, fp)
+	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, id := range ids {
 		b = binary.AppendUvarint(b, uint64(id))
@@ -37,6 +47,7 @@ type invMsg struct {
 	kind   byte
 	db     string
 	fp     uint64
+	seq    uint64
 	ids    []RelID
 }
 
@@ -53,6 +64,7 @@ func decodeMsg(b []byte) (invMsg, error) {
 	r.b = r.b[1:]
 	m.db = r.str()
 	m.fp = r.u64()
+	m.seq = r.u64()
 	n := r.uvarint()
 	if r.err || n > uint64(len(r.b)) {
 		return m, errBadMsg
@@ -130,7 +142,9 @@ func (c *Cache) applyMsg(b []byte) {
 	if err != nil || m.sender == c.id {
 		return
 	}
-	metricInvalidations.WithLabelValues("remote").Inc()
+	if m.kind != msgAck {
+		metricInvalidations.WithLabelValues("remote").Inc()
+	}
 	switch m.kind {
 	case msgRels:
 		for _, id := range m.ids {
@@ -142,5 +156,23 @@ func (c *Cache) applyMsg(b []byte) {
 		c.dropL1(func(e *l1Entry) bool { return e.fp == m.fp && (m.db == "" || e.db == m.db) })
 	case msgAll:
 		c.flushLocal()
+	case msgWriteBegin:
+		// Hold fills before bumping: a fill that passed the version check
+		// must still see the write in flight.
+		c.vers.beginWrite(m.db, m.ids, c.cfg.WriteLease)
+		for _, id := range m.ids {
+			c.vers.bump(m.db, id)
+		}
+		c.sendAck(m.sender, m.seq)
+	case msgWriteEnd:
+		for _, id := range m.ids {
+			c.vers.bump(m.db, id)
+		}
+		c.vers.endWrite(m.db, m.ids)
+		c.sendAck(m.sender, m.seq)
+	case msgAck:
+		if m.fp == c.id {
+			c.gotAck(m.seq)
+		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 
 // Write is a write seen by Sluice, from the moment its statement is sent
 // until its transaction ends. Both ends bump the versions of what it
-// writes, and in between no result depending on them is stored (on this
-// instance, and in L2 for every instance): a result read before the commit
-// would otherwise still look valid between the commit and the second bump.
+// writes, and in between no result depending on them is stored, on any
+// instance (the begin and end are published; L2's store script checks the
+// in-flight marks too): a result read before the commit would otherwise
+// still look valid between the commit and the second bump.
 type Write struct {
 	c     *Cache
 	db    string
@@ -84,12 +85,14 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 		c.markDirty(w.db)
 		return
 	}
-	var msg []byte
-	if w.whole {
-		msg = c.encodeMsg(msgDatabase, w.db, 0, nil)
-	} else {
-		msg = c.encodeMsg(msgRels, w.db, 0, w.ids)
+	kind := msgWriteEnd
+	if begin {
+		kind = msgWriteBegin
 	}
+	seq := c.seq.Add(1)
+	aw := c.registerAck(seq)
+	defer c.unregisterAck(seq)
+	msg := c.encodeMsgSeq(kind, w.db, 0, seq, w.ids)
 	args := make([]any, 0, len(w.ids)+3)
 	args = append(args, strconv.FormatUint(randUint64(), 10), c.cfg.WriteLease.Milliseconds())
 	if begin {
@@ -105,7 +108,7 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 	start := time.Now()
 	pipe := c.rdb.Pipeline()
 	writeScript.Eval(ctx, pipe, []string{c.keys.versions(w.db)}, args...)
-	pipe.Publish(ctx, c.keys.channel(), msg)
+	pub := pipe.Publish(ctx, c.keys.channel(), msg)
 	_, err := pipe.Exec(ctx)
 	metricRedisLatency.WithLabelValues("invalidate").Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -117,6 +120,11 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 		return
 	}
 	c.brk.success()
+	need := int(pub.Val())
+	if c.pubsubLive.Load() {
+		need-- // our own subscription received it too
+	}
+	c.waitAcks(aw, need)
 }
 
 // writeScript is both edges of a write. KEYS: the version hash. ARGV: new
