@@ -16,10 +16,9 @@ import (
 // A randomized check of the library's guarantee, driven the way the proxy
 // drives it: clients write counters (bump at send and at commit) and read
 // them through the cache (store on miss, with jitter between the query and
-// the store to provoke fill races), through two instances sharing Redis.
-// Every client reads and writes through one instance; other clients write
-// through the other. No read may return a value older than one the same
-// client already wrote or read.
+// the store to provoke fill races), through two instances sharing Redis,
+// each operation through a random one. No read may return a value older
+// than one the same client already wrote or read.
 func TestRandomizedConsistency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
