@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,6 +123,18 @@ func (w *testLogWriter) stop() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
+}
+
+// dumpProxyGoroutines logs the stacks of Sluice's goroutines, for a test
+// that found a client hanging.
+func dumpProxyGoroutines(t testing.TB) {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "sluice/proxy.(") {
+			t.Log(g)
+		}
+	}
 }
 
 // uniqueName is a fresh lower-case identifier with the given prefix.
