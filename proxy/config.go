@@ -82,6 +82,11 @@ type PoolConfig struct {
 	// MaxPreparedStatements caps statements Sluice keeps prepared per
 	// server in transaction mode (least recently used closed first).
 	MaxPreparedStatements int `yaml:"max_prepared_statements"`
+	// OnSessionState says what transaction mode does with session state
+	// it can't carry between servers (LISTEN, temp tables, WITH HOLD
+	// cursors, session advisory locks, SQL PREPARE): pin the client to its
+	// server, or refuse the statement.
+	OnSessionState string `yaml:"on_session_state"`
 }
 
 // DatabaseConfig maps a database name clients ask for to a server. Name "*"
@@ -124,6 +129,7 @@ func DefaultConfig() Config {
 			ServerCheckDelay:      30 * time.Second,
 			ServerCheckQuery:      ";",
 			MaxPreparedStatements: 200,
+			OnSessionState:        "pin",
 		},
 	}
 }
@@ -206,6 +212,9 @@ func (c *Config) Validate() error {
 		if d < 0 {
 			bad(key, "must be >= 0 (0 disables)")
 		}
+	}
+	if p.OnSessionState != "pin" && p.OnSessionState != "error" {
+		bad("pool.on_session_state", "must be pin or error, not %q", p.OnSessionState)
 	}
 	if p.MaxPreparedStatements < 0 {
 		bad("pool.max_prepared_statements", "must be >= 0 (0 = unlimited)")

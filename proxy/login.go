@@ -53,6 +53,10 @@ func (s *session) login() error {
 		return err
 	}
 	s.wanted = wanted
+	s.startup = make(map[string]string, len(wanted))
+	for k, v := range wanted {
+		s.startup[k] = v
+	}
 	s.stmts = map[string]*prepared{}
 	s.stmtDec = map[string]stmtFacts{}
 	s.parseFrames = map[string][]byte{}

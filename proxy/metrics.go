@@ -74,3 +74,8 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+var pinnedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Namespace: "sluice", Subsystem: "proxy", Name: "clients_pinned_total",
+	Help: "Transaction-mode clients pinned to their server by session state Sluice can't carry.",
+})

@@ -24,6 +24,7 @@ type poolSettings struct {
 	checkQuery     string
 	maxMessageSize int
 	maxPrepared    int
+	onSessionState string
 }
 
 // pool hands out server connections: idle ones first (LIFO, warmest), new

@@ -160,6 +160,18 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 		if typ != 'Z' {
 			continue
 		}
+		if finished != nil && s.mode == "transaction" {
+			s.mu.Lock()
+			if len(finished.stateDecs) > 0 || len(s.pendingSets) > 0 || (finished.decision != nil && hasState(finished.decision)) {
+				decs := finished.stateDecs
+				if finished.decision != nil {
+					decs = append(decs, finished.decision)
+				}
+				s.noteStateChanges(sc, decs, sqlstate != "", frame[5])
+			}
+			s.mu.Unlock()
+			finished.stateDecs = finished.stateDecs[:0]
+		}
 		if finished != nil {
 			finishFill(finished, frame[5])
 			for _, f := range finished.fills {
@@ -214,7 +226,7 @@ func (s *session) requestDone(sc *serverConn, status byte) bool {
 		return false
 	}
 	s.setState(clientIdle)
-	if s.mode != "transaction" || status != 'I' || s.stopping || s.head() != nil {
+	if s.mode != "transaction" || status != 'I' || s.stopping || s.pinned || s.head() != nil {
 		return false
 	}
 	s.server = nil

@@ -43,19 +43,23 @@ func rewriteStage(s *session, r *request) (bool, error) {
 	if d.Log {
 		s.log.Info().EmbedObject(d).Msg("rule matched")
 	}
+	var pe *pgError
 	if d.Block != nil {
-		pe := &pgError{Severity: "ERROR", Code: d.Block.Code, Message: d.Block.Message}
+		pe = &pgError{Severity: "ERROR", Code: d.Block.Code, Message: d.Block.Message}
+		blockedTotal.Inc()
+	} else if hasState(d) {
+		pe = s.sessionStateCheck(d)
+	}
+	if pe != nil {
 		s.pending = s.pending[:start]
 		if s.idleLocal() && len(s.pending) == 0 {
 			s.setState(clientIdle)
 			s.writeClient(appendReady(appendErrorResponse(nil, pe), 'I'))
 			errorsTotal.WithLabelValues(pe.Code[:2]).Inc()
-			blockedTotal.Inc()
 			s.recycleLocal(r)
 			return true, nil
 		}
 		s.pending = appendQuery(s.pending, raiseSQL(pe.Code, pe.Message))
-		blockedTotal.Inc()
 		return false, nil
 	}
 	if d.Rewritten {

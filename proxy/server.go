@@ -298,7 +298,7 @@ func (cfg *snapshot) poolSettings(db, user string) (*poolSettings, error) {
 		target: t, mode: p.Mode, size: p.DefaultPoolSize, minSize: p.MinPoolSize,
 		idleTimeout: p.ServerIdleTimeout, lifetime: p.ServerLifetime, waitTimeout: p.QueryWaitTimeout,
 		resetQuery: p.ServerResetQuery, checkDelay: p.ServerCheckDelay, checkQuery: p.ServerCheckQuery,
-		maxMessageSize: cfg.proxy.MaxMessageSize, maxPrepared: p.MaxPreparedStatements,
+		maxMessageSize: cfg.proxy.MaxMessageSize, maxPrepared: p.MaxPreparedStatements, onSessionState: p.OnSessionState,
 	}
 	if d.PoolMode != "" {
 		ps.mode = d.PoolMode

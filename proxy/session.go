@@ -86,6 +86,12 @@ type session struct {
 	unnamedSeq  uint64                       // bumped at each such Parse
 	scratch     []byte
 
+	// Session state in transaction mode (sessionstate.go).
+	startup     map[string]string // settings from the startup packet
+	pinned      bool              // keeps its server until it leaves
+	pendingSets []rewrite.StateChange
+	txFailed    bool
+
 	// What the result cache must know about the session.
 	cacheOff   bool                   // role, search_path or an untracked output setting changed
 	temp       bool                   // created temporary objects
@@ -113,7 +119,8 @@ type request struct {
 	maxCapture    int
 	captureFailed bool
 	cacheHit      bool
-	fills         []*fillState // extended-protocol units being cached
+	fills         []*fillState        // extended-protocol units being cached
+	stateDecs     []*rewrite.Decision // statements with session effects (extended protocol)
 }
 
 // execLimit ties an Execute in pending (by offset) to the row limit of its
@@ -439,7 +446,7 @@ func (s *session) noteBind(b []byte) {
 	if ok && s.batchDec == nil {
 		s.batchDec = f.d
 	}
-	if ok && (f.d.MaxRows > 0 || writes(f.d)) {
+	if ok && (f.d.MaxRows > 0 || writes(f.d) || hasState(f.d)) {
 		s.portals[portal] = f.d
 	} else {
 		delete(s.portals, portal)
@@ -455,6 +462,16 @@ func (s *session) noteExecute(b []byte) {
 	d := s.portals[portal]
 	if d == nil {
 		return
+	}
+	if hasState(d) {
+		if pe := s.sessionStateCheck(d); pe != nil {
+			s.pending = appendRaiseMark(s.pending[:s.lastFrame], pe.Code, pe.Message)
+			return
+		}
+		if s.open == nil {
+			s.open = s.newRequest('S')
+		}
+		s.open.stateDecs = append(s.open.stateDecs, d)
 	}
 	if d.MaxRows > 0 {
 		s.execLimits = append(s.execLimits, execLimit{off: s.lastFrame, d: d})
@@ -568,7 +585,7 @@ func (s *session) giveBack(sc *serverConn, outstanding int, dirty bool) {
 			return
 		}
 	}
-	if s.mode == "session" && st.resetQuery != "" {
+	if (s.mode == "session" || s.pinned) && st.resetQuery != "" {
 		if err := sc.roundTrip(st.resetQuery, timeout); err != nil {
 			s.pool.discard(sc)
 			return
