@@ -56,7 +56,7 @@
     let lx = padL;
     series.forEach((s, k) => {
       const col = COLORS[k % COLORS.length];
-      g.strokeStyle = col; g.lineWidth = 1.6; g.beginPath();
+      g.strokeStyle = col; g.lineWidth = 1.6; g.setLineDash(s.dash || []); g.beginPath();
       let started = false;
       s.values.forEach((v, i) => {
         if (!isFinite(v)) { started = false; return; }
@@ -64,6 +64,7 @@
       });
       if (n === 1 && isFinite(s.values[0])) { g.fillStyle = col; g.fillRect(x(0) - 2, y(s.values[0]) - 2, 4, 4); }
       g.stroke();
+      g.setLineDash([]);
       g.fillStyle = col; g.fillText(s.name, lx, 12); lx += g.measureText(s.name).width + 14;
     });
     c.dataset.points = String(n);
@@ -86,7 +87,7 @@
   function renderTimeline(tl) {
     const s = tl.samples || [];
     const t = s.map((p) => p.time);
-    drawChart('ch-tps', t, [{ name: 'queries/s', values: s.map((p) => p.qps) }, { name: 'transactions/s', values: s.map((p) => p.tps) }, { name: 'errors/s', values: s.map((p) => p.errors_per_s) }]);
+    drawChart('ch-tps', t, [{ name: 'queries/s', values: s.map((p) => p.qps) }, { name: 'transactions/s', values: s.map((p) => p.tps), dash: [5, 4] }, { name: 'errors/s', values: s.map((p) => p.errors_per_s) }]);
     drawChart('ch-lat', t, [{ name: 'p50', values: s.map((p) => p.p50_ms) }, { name: 'p95', values: s.map((p) => p.p95_ms) }, { name: 'p99', values: s.map((p) => p.p99_ms) }]);
     drawChart('ch-pool', t, [{ name: 'servers active', values: s.map((p) => p.servers_active) }, { name: 'idle', values: s.map((p) => p.servers_idle) }, { name: 'idle in tx', values: s.map((p) => p.servers_idle_in_tx) }, { name: 'clients waiting', values: s.map((p) => p.clients_waiting) }, { name: 'pool size', values: s.map((p) => p.pool_size) }]);
     drawChart('ch-cache', t, [{ name: 'hit ratio', values: s.map((p) => p.cache_lookups > 0 ? p.cache_hit_ratio * 100 : NaN) }], { max: 100 });
