@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
 
@@ -264,3 +265,24 @@ var (
 	blockCounter      = rewrite.BlockCounter
 	parseErrorCounter = rewrite.ParseErrorCounter
 )
+
+// TestDecisionLog: the proxy logs a decision with EmbedObject; the rule
+// names, SQL and limit must be in the event.
+func TestDecisionLog(t *testing.T) {
+	e := engine(t, "rules:\n  - {name: logged, match: {kind: [select]}, log: true, max_rows: 3}")
+	d := e.Process("SELECT * FROM t", app)
+	if !d.Log {
+		t.Fatal("Log not set")
+	}
+	var buf strings.Builder
+	log := zerolog.New(&buf)
+	log.Info().EmbedObject(d).Msg("rewrite rule")
+	for _, want := range []string{`"rules":["logged"]`, `"sql":"SELECT * FROM t LIMIT 3"`, `"max_rows":3`, `"limit_rule":"logged"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log line %s lacks %s", buf.String(), want)
+		}
+	}
+	if pe := e.Process("SELEC", app); !pe.ParseError() || d.ParseError() {
+		t.Error("ParseError() wrong")
+	}
+}
