@@ -175,8 +175,7 @@ func (c *Cache) housekeeping() {
 
 // probe decides whether Redis is back, and before the cache is used again
 // replays what it missed: every database whose invalidation could not be
-// published gets its version hash deleted (new epoch: all its L2 entries
-// die) and a PUBLISH so other instances drop their L1; then this
+// published gets a new epoch (all its L2 entries die) and a PUBLISH so other instances drop their L1; then this
 // instance's L1 and fills in flight are invalidated (global bump), since
 // it may itself have missed other instances' PUBLISHes.
 func (c *Cache) probe() bool {

@@ -19,8 +19,8 @@ import (
 //	<prefix>:{d<h>}:e:<key>  STRING the encoded entry, with a PX TTL
 //	<prefix>:inv             the invalidation channel
 //
-// Deleting a version hash invalidates every entry of the database (the
-// epoch changes), which also covers a Redis that evicted or lost the hash:
+// A new epoch (or deleting the hash) invalidates every entry of the
+// database, which also covers a Redis that evicted or lost the hash:
 // versions never silently go back to values an old entry recorded.
 
 func newRedisClient(cfg RedisConfig) redis.UniversalClient {
@@ -195,7 +195,7 @@ func (c *Cache) storeTimeout() time.Duration {
 	return max(c.cfg.Redis.Timeout*10, 50*time.Millisecond)
 }
 
-// l2Bump increments versions of rels (or deletes the hash when whole is
+// l2Bump increments versions of rels (or replaces the epoch when whole is
 // set) and publishes msg, in one round trip.
 func (c *Cache) l2Bump(ctx context.Context, db string, fields []string, whole bool, msg []byte, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -203,7 +203,9 @@ func (c *Cache) l2Bump(ctx context.Context, db string, fields []string, whole bo
 	start := time.Now()
 	pipe := c.rdb.Pipeline()
 	if whole {
-		pipe.Del(ctx, c.keys.versions(db))
+		// A new epoch rather than DEL: in-flight marks of concurrent
+		// writes must survive.
+		pipe.HSet(ctx, c.keys.versions(db), "epoch", strconv.FormatUint(randUint64(), 10))
 	} else if len(fields) > 0 {
 		args := make([]any, 0, len(fields)+1)
 		args = append(args, strconv.FormatUint(randUint64(), 10))
