@@ -2,6 +2,7 @@ package resultcache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,18 +33,19 @@ type breaker struct {
 	// close the breaker, since its replay may have missed it.
 	retrip bool
 	now    func() time.Time
+	// isClosed mirrors state == breakerClosed for the lock-free check on
+	// every lookup.
+	isClosed atomic.Bool
 }
 
 func newBreaker(cfg BreakerConfig) *breaker {
-	return &breaker{cfg: cfg, now: time.Now}
+	b := &breaker{cfg: cfg, now: time.Now}
+	b.isClosed.Store(true)
+	return b
 }
 
 // closed reports whether Redis (and the cache) may be used now.
-func (b *breaker) closed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state == breakerClosed
-}
+func (b *breaker) closed() bool { return b.isClosed.Load() }
 
 // probeDue moves an open breaker whose cooldown passed to probing and
 // reports whether the caller must run the probe.
@@ -54,6 +56,7 @@ func (b *breaker) probeDue() bool {
 		return false
 	}
 	b.state = breakerProbing
+	b.isClosed.Store(false)
 	metricBreakerState.Set(float64(breakerProbing))
 	return true
 }
@@ -97,6 +100,7 @@ func (b *breaker) trip() bool {
 
 func (b *breaker) openLocked() {
 	b.state = breakerOpen
+	b.isClosed.Store(false)
 	b.openedAt = b.now()
 	b.failures = 0
 	metricBreakerState.Set(float64(breakerOpen))
@@ -111,6 +115,7 @@ func (b *breaker) probeDone(ok bool) {
 	b.retrip = false
 	if ok && !retrip {
 		b.state = breakerClosed
+		b.isClosed.Store(true)
 		b.failures = 0
 		metricBreakerState.Set(float64(breakerClosed))
 		return
