@@ -165,29 +165,32 @@ func (w *walker) withoutDDL(f func()) {
 	w.ddl = saved
 }
 
-// fields walks every populated message field of m except skip.
+// fields walks every populated message field of m except skip, in
+// declaration order (protoreflect's Range order is unspecified, and the
+// analysis must be deterministic).
 func (w *walker) fields(m protoreflect.Message, skip ...protoreflect.Name) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	fds := m.Descriptor().Fields()
+outer:
+	for i := 0; i < fds.Len(); i++ {
+		fd := fds.Get(i)
+		if fd.Kind() != protoreflect.MessageKind || fd.IsMap() || !m.Has(fd) {
+			continue
+		}
 		for _, s := range skip {
 			if fd.Name() == s {
-				return true
+				continue outer
 			}
 		}
-		switch {
-		case fd.IsList():
-			if fd.Kind() != protoreflect.MessageKind {
-				return true
-			}
+		v := m.Get(fd)
+		if fd.IsList() {
 			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				w.msg(l.Get(i).Message())
+			for j := 0; j < l.Len(); j++ {
+				w.msg(l.Get(j).Message())
 			}
-		case fd.IsMap():
-		case fd.Kind() == protoreflect.MessageKind:
-			w.msg(v.Message())
+			continue
 		}
-		return true
-	})
+		w.msg(v.Message())
+	}
 }
 
 // dropObjects records DROP TABLE/VIEW/... targets, which the parser keeps as
