@@ -270,3 +270,32 @@ func TestLogicalReplicationInvalidates(t *testing.T) {
 	run(t, conn, "insert into parted values (1, 15)")
 	waitFor(t, "partition insert to invalidate the parent", func() bool { return !isHit(c, pr) })
 }
+
+// A follower that loses its connection stops caching for its database,
+// reconnects, and invalidates the database before resuming, since writes
+// made during the gap were not decoded.
+func TestLogicalReplicationReconnects(t *testing.T) {
+	db, conn := testDB(t)
+	c := newTestCache(t, func(c *Config) {
+		c.Invalidation.LogicalReplication = true
+		c.Invalidation.Publication = "sluice_test_pub"
+	}, pgDeps(t))
+	q := sel([]Relation{{"", "items"}})
+	q.Database = db
+	waitFor(t, "replication ready", func() bool { return c.ReplicationReady(db) })
+	_, _, rels := c.Check(ctx, q)
+	r := &Request{Key: MakeKey(&KeyInput{Database: db, SQL: "items"}), Database: db, Rels: rels}
+	c.Lookup(ctx, r).Fill.Store([]byte("before"), time.Minute)
+	if !isHit(c, r) {
+		t.Fatal("no hit")
+	}
+	run(t, conn, "select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'walsender' and datname = '"+db+"'")
+	waitFor(t, "follower to notice", func() bool { return !c.ReplicationReady(db) })
+	if ok, reason, _ := c.Check(ctx, q); ok || reason != ReasonReplicationWait {
+		t.Fatalf("Check while the follower is down: %v %q", ok, reason)
+	}
+	waitFor(t, "follower to come back", func() bool { return c.ReplicationReady(db) })
+	if isHit(c, r) {
+		t.Fatal("entry from before the gap served after the follower came back")
+	}
+}
