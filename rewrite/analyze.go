@@ -131,9 +131,6 @@ func analyzeStmt(text string, raw *pg.RawStmt, all []*pg.ScanToken) *stmtInfo {
 	w.node(raw.Stmt)
 	st.Writes = w.writes
 	for _, r := range w.reads {
-		if r.Schema == "" && w.cteNames[r.Name] {
-			continue
-		}
 		if containsRel(st.Writes, r) {
 			continue
 		}

@@ -14,7 +14,9 @@ import (
 // side effects) have a case.
 type walker struct {
 	reads, writes []Relation
-	cteNames      map[string]bool
+	// scope holds the CTE names visible at the current point: an
+	// unqualified name in it is the CTE, not a relation.
+	scope []string
 	functions     []string
 	locking       bool
 	state         []StateChange
@@ -88,6 +90,9 @@ func (w *walker) msg(m protoreflect.Message) {
 		w.fields(m, "")
 		return
 	case *pg.RangeVar:
+		if x.Schemaname == "" && w.inScope(x.Relname) {
+			return
+		}
 		if w.ddl {
 			w.addWrite(x)
 		} else {
@@ -103,28 +108,25 @@ func (w *walker) msg(m protoreflect.Message) {
 		}
 		// FOR UPDATE OF t names a FROM item (often an alias), not
 		// another relation.
-		w.withoutDDL(func() { w.fields(m, "into_clause", "locking_clause") })
+		w.withoutDDL(func() {
+			w.withCTEs(x.WithClause, func() { w.fields(m, "into_clause", "locking_clause", "with_clause") })
+		})
 		return
-	case *pg.CommonTableExpr:
-		if w.cteNames == nil {
-			w.cteNames = map[string]bool{}
-		}
-		w.cteNames[x.Ctename] = true
 	case *pg.InsertStmt:
 		w.addWrite(x.Relation)
-		w.withoutDDL(func() { w.fields(m, "relation") })
+		w.withoutDDL(func() { w.withCTEs(x.WithClause, func() { w.fields(m, "relation", "with_clause") }) })
 		return
 	case *pg.UpdateStmt:
 		w.addWrite(x.Relation)
-		w.withoutDDL(func() { w.fields(m, "relation") })
+		w.withoutDDL(func() { w.withCTEs(x.WithClause, func() { w.fields(m, "relation", "with_clause") }) })
 		return
 	case *pg.DeleteStmt:
 		w.addWrite(x.Relation)
-		w.withoutDDL(func() { w.fields(m, "relation") })
+		w.withoutDDL(func() { w.withCTEs(x.WithClause, func() { w.fields(m, "relation", "with_clause") }) })
 		return
 	case *pg.MergeStmt:
 		w.addWrite(x.Relation)
-		w.withoutDDL(func() { w.fields(m, "relation") })
+		w.withoutDDL(func() { w.withCTEs(x.WithClause, func() { w.fields(m, "relation", "with_clause") }) })
 		return
 	case *pg.CopyStmt:
 		if x.IsFrom {
@@ -156,6 +158,48 @@ func (w *walker) msg(m protoreflect.Message) {
 		w.dropObjects(x)
 	}
 	w.fields(m, "")
+}
+
+// withCTEs walks a WITH clause and then body with the CTE names in scope,
+// following Postgres' visibility rules (parse_cte.c): in WITH RECURSIVE
+// every CTE sees all of them; otherwise a CTE's query sees only the CTEs
+// before it, so "WITH orders AS (SELECT * FROM orders)" reads the table.
+// The names go out of scope after body, so a same-named table elsewhere in
+// the statement is still a relation.
+func (w *walker) withCTEs(wc *pg.WithClause, body func()) {
+	if wc == nil {
+		body()
+		return
+	}
+	n := len(w.scope)
+	if wc.Recursive {
+		for _, c := range wc.Ctes {
+			if cte := c.GetCommonTableExpr(); cte != nil {
+				w.scope = append(w.scope, cte.Ctename)
+			}
+		}
+	}
+	for _, c := range wc.Ctes {
+		cte := c.GetCommonTableExpr()
+		if cte == nil {
+			continue
+		}
+		w.node(cte.Ctequery)
+		if !wc.Recursive {
+			w.scope = append(w.scope, cte.Ctename)
+		}
+	}
+	body()
+	w.scope = w.scope[:n]
+}
+
+func (w *walker) inScope(name string) bool {
+	for i := len(w.scope) - 1; i >= 0; i-- {
+		if w.scope[i] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *walker) withoutDDL(f func()) {
