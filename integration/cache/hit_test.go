@@ -29,7 +29,7 @@ func TestHitPerProtocolAndPoolMode(t *testing.T) {
 				s := newSetup(t)
 				s.exec("CREATE TABLE items (id int PRIMARY KEY, name text, price numeric)",
 					"INSERT INTO items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 50) g")
-				inst := s.start(pool, s.cacheYAML("off", "")+ruleYAML("items"))
+				inst := s.start(pool, s.cacheYAML("rules", "")+ruleYAML("items"))
 				c := s.viaSluice(inst, execMode(m.mode))
 				const q = "SELECT id, name, price FROM items WHERE id <= $1 ORDER BY id"
 				p := s.proof(inst)
