@@ -16,11 +16,11 @@ type walker struct {
 	reads, writes []Relation
 	// scope holds the CTE names visible at the current point: an
 	// unqualified name in it is the CTE, not a relation.
-	scope []string
-	functions     []string
-	locking       bool
-	state         []StateChange
-	temp          bool
+	scope     []string
+	functions []string
+	locking   bool
+	state     []StateChange
+	temp      bool
 	// ddl makes bare RangeVars outside any SELECT count as written: a DDL
 	// statement changes (or locks and adds triggers to) every relation it
 	// names.
