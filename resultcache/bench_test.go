@@ -37,3 +37,20 @@ func BenchmarkLookupL2Hit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheck measures eligibility against the in-memory catalog
+// snapshot: a view over a table, an immutable function.
+func BenchmarkCheck(b *testing.B) {
+	db, _ := testDB(b)
+	c := newTestCache(b, nil, pgDeps(b))
+	q := Query{Database: db, User: "postgres", SearchPath: `"$user", public`,
+		Reads: []Relation{{"", "v_items"}}, Functions: []string{"lower"},
+		ReadOnly: true, Single: true, Kind: "select"}
+	if ok, reason, _ := c.Check(ctx, q); !ok {
+		b.Fatal(reason)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Check(ctx, q)
+	}
+}

@@ -38,7 +38,7 @@ create unlogged table ul(id int);
 `
 
 // testDB creates a fresh database with testSchema and drops it at the end.
-func testDB(t *testing.T) (string, *pgconn.PgConn) {
+func testDB(t testing.TB) (string, *pgconn.PgConn) {
 	t.Helper()
 	pg := testenv.PG(t)
 	admin, err := pgconn.Connect(ctx, pg.DSN("postgres"))
