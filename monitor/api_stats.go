@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // StatsResponse is /api/v1/stats: the proxy snapshot plus monitor's own
@@ -103,10 +104,36 @@ func (m *Monitor) handleSystem(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// HistoryResponse is /api/v1/system/history and /api/v1/timeline. With
+// ?since=<RFC 3339 time> only newer samples are returned, so a dashboard
+// left open fetches each point once; Capacity is how many are kept.
+type HistoryResponse[T any] struct {
+	IntervalS float64 `json:"interval_s"`
+	Capacity  int     `json:"capacity"`
+	Samples   []T     `json:"samples"`
+}
+
 func (m *Monitor) handleSystemHistory(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"interval_s": m.settings().SampleInterval.Seconds(), "samples": m.sys.list()})
+	serveHistory(w, r, m, m.sys, func(s SystemSample) time.Time { return s.Time })
 }
 
 func (m *Monitor) handleTimeline(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"interval_s": m.settings().SampleInterval.Seconds(), "samples": m.traffic.list()})
+	serveHistory(w, r, m, m.traffic, func(s TrafficSample) time.Time { return s.Time })
+}
+
+func serveHistory[T any](w http.ResponseWriter, r *http.Request, m *Monitor, rg *ring[T], at func(T) time.Time) {
+	samples := rg.list()
+	if s := r.URL.Query().Get("since"); s != "" {
+		since, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			jsonError(w, http.StatusBadRequest, "since must be an RFC 3339 time")
+			return
+		}
+		i := 0
+		for i < len(samples) && !at(samples[i]).After(since) {
+			i++
+		}
+		samples = samples[i:]
+	}
+	writeJSON(w, http.StatusOK, HistoryResponse[T]{IntervalS: m.settings().SampleInterval.Seconds(), Capacity: len(rg.buf), Samples: samples})
 }

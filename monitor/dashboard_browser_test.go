@@ -157,6 +157,17 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	// Live: later refreshes append the new samples (fetched with ?since=).
+	first := st.Points
+	time.Sleep(2500 * time.Millisecond)
+	var later pageState
+	var err error
+	if later, err = chromedp.Run(bctx, chromedp.Evaluate[pageState](probe)); err != nil {
+		t.Fatalf("evaluate: %v", err)
+	}
+	if len(first) == 6 && len(later.Points) == 6 && later.Points[0] <= first[0] {
+		t.Errorf("throughput chart did not grow: %d points, then %d", first[0], later.Points[0])
+	}
 	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

@@ -363,3 +363,38 @@ func TestReconfigureChangesTokenAndKeepsListener(t *testing.T) {
 		t.Error("Reconfigure accepted a public listener without token")
 	}
 }
+
+func TestHistorySince(t *testing.T) {
+	h := startHarness(t, testConfig(), nil)
+	type hist struct {
+		Capacity int                     `json:"capacity"`
+		Samples  []monitor.TrafficSample `json:"samples"`
+	}
+	var all hist
+	eventually(t, 5*time.Second, func() string {
+		h.do(t, "GET", "/api/v1/timeline", "", nil).json(t, &all)
+		if len(all.Samples) < 3 {
+			return "fewer than 3 timeline samples"
+		}
+		return ""
+	})
+	if all.Capacity != 100 { // 10s history / 100ms samples
+		t.Errorf("capacity = %d", all.Capacity)
+	}
+	since := all.Samples[1].Time.Format(time.RFC3339Nano)
+	var newer hist
+	h.do(t, "GET", "/api/v1/timeline?since="+since, "", nil).json(t, &newer)
+	if len(newer.Samples) == 0 || !newer.Samples[0].Time.Equal(all.Samples[2].Time) {
+		t.Errorf("since %s returned %d samples starting %v", since, len(newer.Samples), newer.Samples)
+	}
+	var sys struct {
+		Samples []monitor.SystemSample `json:"samples"`
+	}
+	h.do(t, "GET", "/api/v1/system/history?since="+time.Now().Add(time.Hour).Format(time.RFC3339Nano), "", nil).json(t, &sys)
+	if len(sys.Samples) != 0 {
+		t.Errorf("future since returned %d samples", len(sys.Samples))
+	}
+	if r := h.do(t, "GET", "/api/v1/timeline?since=yesterday", "", nil); r.code != 400 {
+		t.Errorf("bad since: %d", r.code)
+	}
+}

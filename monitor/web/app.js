@@ -156,11 +156,21 @@
     }
   }
 
+  // History is fetched once, then only the samples newer than the last.
+  const hist = { tl: [], sys: [] };
+  async function fetchHistory(path, key) {
+    const have = hist[key];
+    const since = have.length ? '?since=' + encodeURIComponent(have[have.length - 1].time) : '';
+    const r = await api(path + since);
+    hist[key] = have.concat(r.samples || []).slice(-Math.max(1, r.capacity || 1));
+    return { interval_s: r.interval_s, samples: hist[key] };
+  }
+
   let interval = 5000;
   async function refresh() {
     try {
       const [tl, sys, b, q] = await Promise.all([
-        api('/api/v1/timeline'), api('/api/v1/system/history'), api('/api/v1/bottlenecks'),
+        fetchHistory('/api/v1/timeline', 'tl'), fetchHistory('/api/v1/system/history', 'sys'), api('/api/v1/bottlenecks'),
         api('/api/v1/queries?limit=20&sort=' + encodeURIComponent($('sort').value)),
       ]);
       renderTimeline(tl); renderSystem(sys); renderFindings(b); renderQueries(q);
