@@ -2,8 +2,10 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -375,5 +377,71 @@ func TestIndexAdviceWithoutHypopgSaysWhy(t *testing.T) {
 	c.QueryRow(context.Background(), "SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'").Scan(&ext)
 	if ext != 0 {
 		t.Error("hypopg was installed although create_extension is false")
+	}
+}
+
+// TestTimersPublishFindingsOverHTTP runs the real timers (no direct pass
+// calls) against PostgreSQL and reads the finding from /api/v1/bottlenecks
+// and /api/v1/recommendations.
+func TestTimersPublishFindingsOverHTTP(t *testing.T) {
+	pg, db := freshDB(t)
+	cfg := analysisConfig()
+	cfg.Monitor.AnalysisInterval = 100 * time.Millisecond
+	cfg.Monitor.Window = time.Second
+	cfg.Monitor.SampleInterval = 100 * time.Millisecond
+	cfg.Monitor.DBStatsInterval = 200 * time.Millisecond
+	cfg.Monitor.Thresholds.IdleInTransaction = 500 * time.Millisecond
+	cfg.Admin.Token = "t"
+	m := newTestMonitor(t, cfg, Deps{Dial: dialer(pg), Databases: func() []string { return []string{"*", db} }})
+	addr, err := m.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := connect(t, pg, db)
+	tx, err := c.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	mustExec(t, tx.Conn(), "SELECT 42 /* held open */")
+	get := func(path string, v any) {
+		req, _ := http.NewRequest("GET", "http://"+addr.String()+path, nil)
+		req.Header.Set("Authorization", "Bearer t")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var b BottlenecksResponse
+		get("/api/v1/bottlenecks", &b)
+		if f := findKind(b.Findings, KindDBIdleInTx); len(f) == 1 {
+			if !strings.Contains(f[0].Evidence.Summary, "held open") {
+				t.Errorf("evidence = %s", f[0].Evidence.Summary)
+			}
+			if len(findKind(b.Findings, KindDBUnreachable)) != 0 {
+				t.Errorf("the wildcard database was polled: %s", kinds(b.Findings))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no idle-in-transaction finding over HTTP; findings: %s", kinds(b.Findings))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var r RecommendationsResponse
+	get("/api/v1/recommendations", &r)
+	found := false
+	for _, rec := range r.Recommendations {
+		found = found || rec.FindingID == KindDBIdleInTx+":"+db
+	}
+	if !found || r.Recommendations[0].Rank != 1 {
+		t.Errorf("recommendations = %+v", r.Recommendations)
 	}
 }
