@@ -111,7 +111,7 @@ func (c *Cache) ackLoop() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.invalidateTimeout())
 		pipe := c.rdb.Pipeline()
 		for _, a := range batch {
-			pipe.Publish(ctx, c.keys.channel(), c.encodeMsgSeq(msgAck, "", a.target, a.seq, nil))
+			c.publish(ctx, pipe, c.encodeMsgSeq(msgAck, "", a.target, a.seq, nil))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && c.ctx.Err() == nil {
 			metricRedisErrors.WithLabelValues("ack").Inc()

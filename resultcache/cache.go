@@ -38,6 +38,7 @@ type Cache struct {
 	vers *versions
 
 	rdb        redis.UniversalClient // nil: L1 only
+	sharded    bool                  // Cluster: sharded pub/sub
 	keys       redisKeys
 	brk        *breaker
 	pubsubLive atomic.Bool
@@ -116,6 +117,7 @@ func New(cfg Config, deps Deps) (*Cache, error) {
 	}
 	if cfg.Redis.Enabled() {
 		c.rdb = newRedisClient(cfg.Redis)
+		c.sharded = cfg.Redis.RedisMode() == "cluster"
 		c.wg.Add(3)
 		go c.subscribeLoop()
 		go c.fillLoop()
@@ -206,7 +208,7 @@ func (c *Cache) probe() bool {
 			c.redisFailed("probe", err)
 			return false
 		}
-		if err := c.rdb.Publish(ctx, c.keys.channel(), c.encodeMsg(msgAll, "", 0, nil)).Err(); err != nil {
+		if err := c.publish(ctx, c.rdb, c.encodeMsg(msgAll, "", 0, nil)).Err(); err != nil {
 			restore()
 			c.redisFailed("probe", err)
 			return false

@@ -150,7 +150,7 @@ func (c *Cache) Purge(ctx context.Context, r PurgeRequest) (int, error) {
 		if c.rdb != nil {
 			err := c.l2DeleteAllVersions(ctx)
 			if err == nil {
-				err = c.rdb.Publish(ctx, c.keys.channel(), c.encodeMsg(msgAll, "", 0, nil)).Err()
+				err = c.publish(ctx, c.rdb, c.encodeMsg(msgAll, "", 0, nil)).Err()
 			}
 			if err != nil {
 				c.markDirty("")

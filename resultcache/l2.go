@@ -214,7 +214,7 @@ func (c *Cache) l2Bump(ctx context.Context, db string, fields []string, whole bo
 		}
 		bumpScript.Eval(ctx, pipe, []string{c.keys.versions(db)}, args...)
 	}
-	pipe.Publish(ctx, c.keys.channel(), msg)
+	c.publish(ctx, pipe, msg)
 	_, err := pipe.Exec(ctx)
 	metricRedisLatency.WithLabelValues("invalidate").Observe(time.Since(start).Seconds())
 	return err
@@ -272,5 +272,5 @@ func (c *Cache) l2PurgeFingerprint(ctx context.Context, db string, fp uint64) er
 	if err != nil {
 		return err
 	}
-	return c.rdb.Publish(ctx, c.keys.channel(), msg).Err()
+	return c.publish(ctx, c.rdb, msg).Err()
 }

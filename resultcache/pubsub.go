@@ -1,6 +1,7 @@
 package resultcache
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -104,8 +105,24 @@ const (
 	pubsubRetry   = 100 * time.Millisecond
 )
 
+// publish sends an invalidation message. With Cluster it uses sharded
+// pub/sub (SPUBLISH, Redis 7): routed by the channel's slot, so its
+// receiver count covers every instance, which the acknowledgements rely on
+// (a plain PUBLISH counts only the subscribers of the node it ran on).
+func (c *Cache) publish(ctx context.Context, cmd redis.Cmdable, msg []byte) *redis.IntCmd {
+	if c.sharded {
+		return cmd.SPublish(ctx, c.keys.channel(), msg)
+	}
+	return cmd.Publish(ctx, c.keys.channel(), msg)
+}
+
 func (c *Cache) subscribeOnce() {
-	ps := c.rdb.Subscribe(c.ctx, c.keys.channel())
+	var ps *redis.PubSub
+	if c.sharded {
+		ps = c.rdb.SSubscribe(c.ctx, c.keys.channel())
+	} else {
+		ps = c.rdb.Subscribe(c.ctx, c.keys.channel())
+	}
 	defer ps.Close()
 	lastHeard := time.Now()
 	for {
@@ -127,7 +144,7 @@ func (c *Cache) subscribeOnce() {
 		lastHeard = time.Now()
 		switch m := v.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				c.flushLocal()
 				c.pubsubLive.Store(true)
 			}

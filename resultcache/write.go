@@ -108,7 +108,7 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 	start := time.Now()
 	pipe := c.rdb.Pipeline()
 	writeScript.Eval(ctx, pipe, []string{c.keys.versions(w.db)}, args...)
-	pub := pipe.Publish(ctx, c.keys.channel(), msg)
+	pub := c.publish(ctx, pipe, msg)
 	_, err := pipe.Exec(ctx)
 	metricRedisLatency.WithLabelValues("invalidate").Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -120,11 +120,10 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 		return
 	}
 	c.brk.success()
-	need := int(pub.Val())
-	if c.pubsubLive.Load() {
-		need-- // our own subscription received it too
+	if !c.pubsubLive.Load() {
+		return // acknowledgements would arrive on our subscription
 	}
-	c.waitAcks(aw, need)
+	c.waitAcks(aw, int(pub.Val())-1) // our own subscription received it too
 }
 
 // writeScript is both edges of a write. KEYS: the version hash. ARGV: new
