@@ -105,6 +105,17 @@ func newShape(an *analysis, toks []lexTok) *shape {
 	return sh
 }
 
+// instance holds everything one instantiated text needs in one
+// allocation.
+type instance struct {
+	an         analysis
+	si         stmtInfo
+	st         Statement
+	stmts      [1]*stmtInfo
+	statements [1]*Statement
+	plain      Decision
+}
+
 // instantiate builds the analysis of text from the shape: the Statement is
 // the shape's with this text's own Text, and the limit plan points into it.
 func (sh *shape) instantiate(text string, toks []lexTok) *analysis {
@@ -112,22 +123,25 @@ func (sh *shape) instantiate(text string, toks []lexTok) *analysis {
 	if !ok {
 		return nil
 	}
-	st := sh.st
-	st.Text = text[a:b]
-	si := &stmtInfo{st: &st, a: a, b: b, maxParam: sh.maxParam}
+	in := &instance{st: sh.st}
+	in.st.Text = text[a:b]
+	in.si = stmtInfo{st: &in.st, a: a, b: b, maxParam: sh.maxParam}
 	switch sh.limit {
 	case limitAppend:
-		si.limit = limitPlan{kind: limitAppend, a: len(st.Text)}
+		in.si.limit = limitPlan{kind: limitAppend, a: len(in.st.Text)}
 	case limitParam:
 		if sh.paramTok >= len(toks) {
 			return nil
 		}
 		t := toks[sh.paramTok]
-		si.limit = limitPlan{kind: limitParam, a: int(t.start) - a, b: int(t.end) - a}
+		in.si.limit = limitPlan{kind: limitParam, a: int(t.start) - a, b: int(t.end) - a}
 	}
-	an := &analysis{text: text, stmts: []*stmtInfo{si}, statements: []*Statement{&st}, hintA: -1, shape: sh, derived: true}
-	an.plain = &Decision{SQL: text, Statements: an.statements}
-	return an
+	in.stmts[0] = &in.si
+	in.statements[0] = &in.st
+	in.an = analysis{text: text, stmts: in.stmts[:], statements: in.statements[:], hintA: -1, shape: sh, derived: true}
+	in.plain = Decision{SQL: text, Statements: in.an.statements}
+	in.an.plain = &in.plain
+	return &in.an
 }
 
 // shapeCache maps shape keys to shapes, bounded like the analysis cache.
