@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 	"github.com/sluice-proxy/sluice/proxy"
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // sluiceHarness is one in-process Sluice and the PostgreSQL behind it.
@@ -36,8 +37,9 @@ type sluiceHarness struct {
 }
 
 // startSluice runs Sluice on 127.0.0.1:0 with every database ("*") routed to
-// the test PostgreSQL, the superuser as its only login, and the given pool
-// mode and size; opts adjust the config further. Shutdown is a cleanup.
+// the test PostgreSQL, the superuser as its only login, the given pool mode
+// and size, and the rule engine with no rules (as cmd/sluice runs it);
+// opts adjust the config further. Shutdown is a cleanup.
 func startSluice(t testing.TB, mode string, poolSize int, opts ...func(*proxy.Config)) *sluiceHarness {
 	t.Helper()
 	pg := testenv.PG(t)
@@ -63,6 +65,13 @@ func startSluice(t testing.TB, mode string, poolSize int, opts ...func(*proxy.Co
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
+	// The binary always installs the rule engine (internal/app); its
+	// analysis is what tells Sluice which statements change session state.
+	eng, err := rewrite.NewEngine(rewrite.DefaultConfig())
+	if err != nil {
+		t.Fatalf("rewrite.NewEngine: %v", err)
+	}
+	srv.SetRewriter(eng)
 	if err := srv.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
