@@ -44,8 +44,9 @@ type KeyInput struct {
 
 // Key identifies one cached result. SHA-256 and not a fast non-cryptographic
 // hash: parameters come from clients, and a crafted collision with another
-// role's key would serve that role's rows; SHA-256 (SHA-NI on amd64) costs a
-// few hundred ns for a typical statement, small next to a Redis round trip.
+// role's key would serve that role's rows. It costs about a microsecond for a
+// typical extended-protocol statement (BenchmarkMakeKey), small next to a
+// Redis round trip and far below a PostgreSQL query.
 type Key [32]byte
 
 // String is the hex form used in Redis keys and logs.
