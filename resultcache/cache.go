@@ -66,9 +66,6 @@ type Cache struct {
 	closed atomic.Bool
 }
 
-// ErrClosed is returned by operations on a closed Cache.
-var ErrClosed = errors.New("resultcache: closed")
-
 // New builds a cache from a validated config and starts its goroutines
 // (fill writers, Redis subscriber, breaker probe, catalog refresh); Close
 // stops them.
