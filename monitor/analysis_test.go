@@ -316,3 +316,27 @@ func TestPoolWaitDiagnosisUsesTheWindow(t *testing.T) {
 		t.Fatalf("pool.wait = %+v", fs)
 	}
 }
+
+func TestDBFindingsBufferHitRatioAndWindows(t *testing.T) {
+	s := analysisConfig().Monitor
+	t0 := time.Unix(1000, 0)
+	prev := &dbCounters{t: t0, statsReset: "2026-01-01", blksHit: 1000, blksRead: 10, tables: map[string]tableCounters{}}
+	cur := &dbCounters{t: t0.Add(time.Minute), statsReset: "2026-01-01", blksHit: 1900, blksRead: 1110, tables: map[string]tableCounters{}}
+	fs := dbFindings(s, "app", prev, cur)
+	f := findKind(fs, KindDBBufferHit)
+	if len(f) != 1 || f[0].Evidence.Window != "last 1m0s" || f[0].Evidence.Values["blks_read"] != int64(1100) {
+		t.Fatalf("findings = %+v", fs)
+	}
+	// A statistics reset between polls: judge the new counters from zero.
+	cur.statsReset = "2026-02-01"
+	cur.blksHit, cur.blksRead = 5000, 1
+	fs = dbFindings(s, "app", prev, cur)
+	if len(findKind(fs, KindDBBufferHit)) != 0 || len(fs) != 0 {
+		t.Errorf("after reset: %s", kinds(fs))
+	}
+	// Too few block reads to judge.
+	cur.blksHit, cur.blksRead = 10, 500
+	if fs := dbFindings(s, "app", nil, cur); len(fs) != 0 {
+		t.Errorf("few blocks: %s", kinds(fs))
+	}
+}
