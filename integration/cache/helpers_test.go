@@ -299,9 +299,9 @@ type hitProof struct {
 	local int64
 }
 
-func (s *setup) proof(inst *sluicetest.Instance) *hitProof {
-	s.t.Helper()
-	return &hitProof{t: s.t, inst: inst, db: s.db, m: scrape(s.t, inst), local: dbCacheHits(s.t, inst, s.db)}
+func (s *setup) proof(t *testing.T, inst *sluicetest.Instance) *hitProof {
+	t.Helper()
+	return &hitProof{t: t, inst: inst, db: s.db, m: scrape(t, inst), local: dbCacheHits(t, inst, s.db)}
 }
 
 // hits is how many hits (local to the database, global in metrics) happened since.
@@ -315,6 +315,11 @@ func (p *hitProof) hits() (local int64, global float64) {
 func (p *hitProof) expect(what string, want int64) {
 	p.t.Helper()
 	local, global := p.hits()
+	// The monitor may record a statement a moment after its answer is sent.
+	for deadline := time.Now().Add(time.Second); local != want && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		local, global = p.hits()
+	}
 	if local != want {
 		p.t.Fatalf("%s: %d cache hits in database %s, want %d (metrics moved by %v)", what, local, p.db, want, global)
 	}

@@ -32,7 +32,7 @@ func TestHitPerProtocolAndPoolMode(t *testing.T) {
 				inst := s.start(pool, s.cacheYAML("rules", "")+ruleYAML("items"))
 				c := s.viaSluice(inst, execMode(m.mode))
 				const q = "SELECT id, name, price FROM items WHERE id <= $1 ORDER BY id"
-				p := s.proof(inst)
+				p := s.proof(t, inst)
 				first := queryText(t, c, q, 10)
 				p.expect("first read", 0)
 				if d := p.delta(mMisses); d < 1 {
