@@ -6,7 +6,7 @@
 #   bash bench/run.sh [--quick] [--only direct,pgbouncer,sluice]
 #                     [--duration S] [--rounds N] [--scale N] [--clients N]
 #                     [--pool-size N] [--idle-conns N] [--no-idle] [--out FILE]
-#                     [--keep]
+#                     [--modes LIST] [--commit REF] [--keep]
 #
 # Runs are interleaved target by target inside each round (direct, pgbouncer,
 # sluice for one mode, then the next mode), so drift on the machine hits all
@@ -36,13 +36,17 @@ IDLE=1
 KEEP=0
 OUT=
 QUICK=0
+COMMIT=
+MODES_ARG=
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 
+ARGS="$*"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 DURATION=3 ROUNDS=1 IDLE_N=1000 ;;
     --only) ONLY=${2:?--only needs a list}; shift ;;
+    --modes) MODES_ARG=${2:?--modes needs a list}; shift ;;
     --duration) DURATION=${2:?}; shift ;;
     --rounds) ROUNDS=${2:?}; shift ;;
     --scale) SCALE=${2:?}; shift ;;
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
     --idle-conns) IDLE_N=${2:?}; shift ;;
     --no-idle) IDLE=0 ;;
     --out) OUT=${2:?}; shift ;;
+    --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --keep) KEEP=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage; die "unknown argument $1" ;;
@@ -67,11 +72,19 @@ done
 [ ${#TARGETS[@]} -gt 0 ] || die "--only names none of direct, pgbouncer, sluice"
 if [ -z "$OUT" ]; then
   # A smoke test or partial run must not overwrite the committed results.
-  if [ "$QUICK" = 1 ] || [ "$ONLY" != direct,pgbouncer,sluice ]; then
+  if [ "$QUICK" = 1 ] || [ "$ONLY" != direct,pgbouncer,sluice ] || [ -n "$MODES_ARG" ]; then
     OUT=$ROOT/bench/results/quick.md
   else
     OUT=$ROOT/bench/results/latest.md
   fi
+fi
+if [ -n "$MODES_ARG" ]; then
+  picked=()
+  for m in "${MODES[@]}"; do
+    case ",$MODES_ARG," in *",$m,"*) picked+=("$m") ;; esac
+  done
+  [ ${#picked[@]} -gt 0 ] || die "--modes names none of ${MODES[*]}"
+  MODES=("${picked[@]}")
 fi
 has_target() { case " ${TARGETS[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -106,9 +119,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$WORK/runs"
 
-say "building sluice and the bench helpers"
 SLUICE_BIN=$WORK/sluice-bin
-go build -o "$SLUICE_BIN" ./cmd/sluice
+if [ -n "$COMMIT" ]; then
+  # A committed revision, exported apart from the working tree, so a
+  # half-edited tree neither breaks the build nor mislabels the results.
+  # -trimpath keeps the build cache valid across work folders.
+  SLUICE_REV=$(git rev-parse --short "$COMMIT^{commit}") || die "--commit $COMMIT: not a revision"
+  say "building sluice from commit $SLUICE_REV and the bench helpers from the tree"
+  mkdir -p "$WORK/src"
+  git archive "$SLUICE_REV" | tar -x -C "$WORK/src"
+  (cd "$WORK/src" && go build -trimpath -o "$SLUICE_BIN" ./cmd/sluice) || die "building sluice at $SLUICE_REV failed"
+else
+  SLUICE_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- cmd config proxy rewrite resultcache monitor internal 2>/dev/null)" ] || echo ' + uncommitted changes in the tree')"
+  say "building sluice and the bench helpers from the working tree"
+  go build -o "$SLUICE_BIN" ./cmd/sluice || die "building sluice from the working tree failed (use --commit HEAD to bench the last commit)"
+fi
 go build -o "$WORK/report" ./bench/report
 go build -o "$WORK/idleconns" ./bench/idleconns
 
@@ -162,8 +187,8 @@ mkdir -p "$(dirname "$OUT")"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/{print $2}') GiB RAM, $(uname -sr)"
-  echo "- versions: $("$PGBIN/postgres" --version), $("$PGBOUNCER_BIN" --version | head -1), $("$PGBIN/pgbench" --version | cut -d' ' -f1,3), sluice $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- cmd config proxy rewrite resultcache monitor internal 2>/dev/null)" ] || echo ' + uncommitted changes in the tree')"
-  echo "- command: \`bash bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` (took ${ELAPSED} s)"
+  echo "- versions: $("$PGBIN/postgres" --version), $("$PGBOUNCER_BIN" --version | head -1), $("$PGBIN/pgbench" --version | cut -d' ' -f1,3), sluice $SLUICE_REV"
+  echo "- command: \`bash bench/run.sh${ARGS:+ $ARGS}\` (took ${ELAPSED} s)"
   echo "- settings: pgbench scale $SCALE, -T $DURATION s per run, $ROUNDS round(s) (median shown), $CLIENTS clients / $THREADS threads unless noted, pipeline = 10 point reads per \\startpipeline/\\endpipeline; PgBouncer and Sluice both in transaction mode with pool size $POOL; SCRAM-SHA-256 client auth on all three targets (poolers hold PostgreSQL's verifier)"
   echo "- everything (PostgreSQL, both poolers, pgbench) shares the same $(nproc) cores; load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- $PGBOUNCER_NOTE"
