@@ -10,7 +10,7 @@ TEST_PARALLEL ?= 2
 TEST_TIMEOUT ?= 25m
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit integration fuzz bench lint demo demo-stop clean
+.PHONY: all build test test-race unit integration fuzz bench lint demo demo-stop clean
 
 all: build
 
@@ -31,6 +31,17 @@ test:
 	$(GO) test -p $(TEST_PARALLEL) -count=1 -timeout $(TEST_TIMEOUT) ./...; \
 	echo "== fuzz FuzzClientReader for $(FUZZTIME)"; \
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzClientReader$$' -fuzztime $(FUZZTIME)
+
+# test-race is test with the race detector in the test binaries and in the
+# sluice processes the integration tests start (SLUICE_TEST_RACE=1); a race
+# reported by sluice fails the test that started it.
+test-race:
+	@set -euo pipefail; \
+	trap 'bash scripts/testenv.sh stop' EXIT; \
+	bash scripts/testenv.sh start; \
+	source .testenv/env; \
+	export SLUICE_TEST_REQUIRED=1 SLUICE_TEST_RACE=1; \
+	$(GO) test -race -p $(TEST_PARALLEL) -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # unit runs the tests that need no servers (the others skip).
 unit:

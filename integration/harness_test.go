@@ -106,6 +106,8 @@ func baseConf(t testing.TB, mode string) Conf {
 		"client_login_timeout": "10s",
 		"shutdown_timeout":     "3s",
 		"log":                  map[string]any{"level": "info", "format": "json"},
+		// Many processes run side by side: no fixed admin port.
+		"admin": map[string]any{"listen": "127.0.0.1:0"},
 		"pool": map[string]any{
 			"mode":               mode,
 			"default_pool_size":  4,
@@ -164,6 +166,9 @@ func startSluice(t testing.TB, yamlConfig string) *Sluice {
 	}()
 	t.Cleanup(func() {
 		s.Stop()
+		if log := s.Log(); strings.Contains(log, "WARNING: DATA RACE") || strings.Contains(log, "panic:") {
+			t.Errorf("sluice reported a data race or panicked")
+		}
 		if t.Failed() {
 			t.Logf("sluice log (%s):\n%s", path, s.Log())
 		}

@@ -154,8 +154,13 @@ SQL
   say "Sluice is serving"
   echo "connect:   PGPASSWORD=$pass psql -h 127.0.0.1 -p $port -U $user sluice_demo"
   echo "direct:    PGPASSWORD=$SLUICE_TEST_PGPASSWORD psql -h $SLUICE_TEST_PGHOST -p $SLUICE_TEST_PGPORT -U postgres sluice_demo"
+  # The admin address as Sluice reports it ("admin listening"), else as
+  # the config gives it.
   local admin
-  admin=$(awk '/^admin:/{a=1;next} a && /^[^[:space:]#]/{a=0} a && /^[[:space:]]+listen:/{gsub(/["'"'"']/,"",$2); print $2; exit}' "$DEMO/config.yaml")
+  admin=$(grep -o '"addr":"[^"]*"[^}]*"message":"admin listening"' "$DEMO/sluice.log" | head -n1 | sed -E 's/"addr":"([^"]*)".*/\1/')
+  if [ -z "$admin" ]; then
+    admin=$(awk '/^admin:/{a=1;next} a && /^[^[:space:]#]/{a=0} a && /^[[:space:]]+listen:/{gsub(/["'"'"']/,"",$2); print $2; exit}' "$DEMO/config.yaml")
+  fi
   if [ -n "$admin" ]; then echo "admin:     http://$admin/"; fi
   echo "redis:     $SLUICE_TEST_REDIS_ADDR"
   echo "config:    $DEMO/config.yaml   log: $DEMO/sluice.log"
