@@ -19,11 +19,13 @@ build:
 
 # test starts the test PostgreSQL + Redis (installing them if missing), runs
 # every test with SLUICE_TEST_REQUIRED=1 (a missing server fails instead of
-# skipping), a bounded fuzz run of the client message reader, and always
-# stops the test servers, even on failure.
+# skipping) and a bounded fuzz run of the client message reader. The test
+# servers it started are stopped at the end, even on failure; servers that
+# were already running (.testenv/env present) are left alone.
 test:
 	@set -euo pipefail; \
-	trap 'bash scripts/testenv.sh stop' EXIT; \
+	if [ -f .testenv/env ]; then keep=1; else keep=; fi; \
+	trap '[ -n "$$keep" ] || bash scripts/testenv.sh stop' EXIT; \
 	bash scripts/testenv.sh start; \
 	source .testenv/env; \
 	export SLUICE_TEST_REQUIRED=1; \
@@ -37,7 +39,8 @@ test:
 # reported by sluice fails the test that started it.
 test-race:
 	@set -euo pipefail; \
-	trap 'bash scripts/testenv.sh stop' EXIT; \
+	if [ -f .testenv/env ]; then keep=1; else keep=; fi; \
+	trap '[ -n "$$keep" ] || bash scripts/testenv.sh stop' EXIT; \
 	bash scripts/testenv.sh start; \
 	source .testenv/env; \
 	export SLUICE_TEST_REQUIRED=1 SLUICE_TEST_RACE=1; \
@@ -76,4 +79,3 @@ demo-stop:
 
 clean:
 	rm -rf bin
-	-bash scripts/testenv.sh stop
