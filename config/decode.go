@@ -14,6 +14,9 @@ import (
 // its full key path and line instead of stopping at the first, which is what
 // check-config prints.
 func decodeStrict(node *yaml.Node, v reflect.Value, path string, errs *[]error) {
+	if node.Kind == 0 {
+		return // empty file: defaults
+	}
 	if node.Kind == yaml.DocumentNode {
 		if len(node.Content) == 0 {
 			return

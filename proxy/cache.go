@@ -144,15 +144,14 @@ func (s *session) trackState(d *rewrite.Decision) {
 	}
 }
 
-// invalidateWrites bumps the versions of what d writes, now (as it is
-// sent) and again when the transaction ends (see commitWrites).
+// invalidateWrites begins a write for what d writes as it is sent; the
+// write ends when its transaction does (commitWrites).
 func (s *session) invalidateWrites(c *resultcache.Cache, d *rewrite.Decision) {
 	for _, st := range d.Statements {
 		if st.ParseError != "" {
 			continue
 		}
-		switch {
-		case st.Kind == "ddl" || st.Kind == "create_table_as" || st.Kind == "refresh_matview" || st.Kind == "truncate":
+		if st.Kind == "ddl" || st.Kind == "create_table_as" || st.Kind == "refresh_matview" || st.Kind == "truncate" {
 			c.CatalogChanged(s.db)
 		}
 		if len(st.Writes) > 0 {
@@ -174,43 +173,35 @@ func (s *session) invalidateWrites(c *resultcache.Cache, d *rewrite.Decision) {
 func (s *session) writeInvalidate(c *resultcache.Cache, rels []resultcache.Relation, whole bool) {
 	ctx, cancel := context.WithTimeout(s.ctx(), 2*time.Second)
 	defer cancel()
-	role := s.pool.settings.Load().target.user
+	var w *resultcache.Write
 	if whole {
-		c.InvalidateDatabase(ctx, s.db)
-		s.mu.Lock()
-		s.txWholeDB = true
-		s.mu.Unlock()
-		return
+		w = c.BeginWriteDatabase(ctx, s.db)
+	} else {
+		w = c.BeginWrite(ctx, s.db, s.searchPath(), s.pool.settings.Load().target.user, rels)
 	}
-	c.InvalidateRelations(ctx, s.db, s.searchPath(), role, rels)
 	s.mu.Lock()
-	s.txWrites = append(s.txWrites, rels...)
+	s.txWrites = append(s.txWrites, w)
 	s.mu.Unlock()
 }
 
-// commitWrites bumps again, at the ReadyForQuery that ends a transaction
-// which wrote, what it wrote: an entry filled from a snapshot taken before
-// the commit can't outlive it. Called by the relay before the client sees
-// that ReadyForQuery.
+// commitWrites ends, at the ReadyForQuery that ends a transaction which
+// wrote (commit or rollback), the writes begun when its statements were
+// sent: versions are bumped again and fills of what they touch resume.
+// Called by the relay before the client sees that ReadyForQuery, and when
+// the client goes away.
 func (s *session) commitWrites() {
 	s.mu.Lock()
-	rels, whole := s.txWrites, s.txWholeDB
-	s.txWrites, s.txWholeDB = nil, false
+	ws := s.txWrites
+	s.txWrites = nil
 	s.mu.Unlock()
-	if len(rels) == 0 && !whole {
+	if len(ws) == 0 {
 		return
 	}
-	c := s.srv.snapshot().cache
-	if c == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if whole {
-		c.InvalidateDatabase(ctx, s.db)
-		return
+	for _, w := range ws {
+		w.Done(ctx)
 	}
-	c.InvalidateRelations(ctx, s.db, s.searchPath(), s.pool.settings.Load().target.user, rels)
 }
 
 // finishFill stores or abandons a request's captured answer at its

@@ -112,7 +112,7 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			if e.fill != nil {
 				e.fill.capture(e.op, typ, frame)
 			}
-			if typ == 'Z' && frame[5] == 'I' && (len(s.txWrites) > 0 || s.txWholeDB) {
+			if typ == 'Z' && frame[5] == 'I' && len(s.txWrites) > 0 {
 				commit = true
 			}
 			if typ == 'C' && e.op == 'Q' {

@@ -93,10 +93,9 @@ type session struct {
 	txFailed    bool
 
 	// What the result cache must know about the session.
-	cacheOff   bool                   // role, search_path or an untracked output setting changed
-	temp       bool                   // created temporary objects
-	txWrites   []resultcache.Relation // written in the current transaction
-	txWholeDB  bool
+	cacheOff   bool                 // role, search_path or an untracked output setting changed
+	temp       bool                 // created temporary objects
+	txWrites   []*resultcache.Write // writes begun in the current transaction
 	skipToSync bool
 	loggedIn   bool
 }
@@ -558,6 +557,7 @@ func (s *session) finish() {
 		sc.conn.SetReadDeadline(time.Time{})
 		s.giveBack(sc, outstanding, unsynced || failed)
 	}
+	s.commitWrites()
 	s.conn.Close()
 	s.srv.forget(s)
 	s.log.Debug().Msg("client closed")

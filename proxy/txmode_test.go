@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func TestPgxStatementCacheManyClients(t *testing.T) {
 			t.Fatalf("exec mode %v, want pgx's default statement cache", m)
 		}
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(testDuration(3 * time.Second))
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	counts := make([]int, clients)
@@ -55,6 +56,7 @@ func TestPgxStatementCacheManyClients(t *testing.T) {
 				if err != nil {
 					if errors.Is(err, context.DeadlineExceeded) {
 						dumpProxyGoroutines(t)
+						logServers(t, admin, db)
 					}
 					errs <- fmt.Errorf("client %d op %d: %w", id, n, err)
 					return
@@ -82,6 +84,30 @@ func TestPgxStatementCacheManyClients(t *testing.T) {
 	t.Logf("%d operations by %d clients on 2 servers, %d rows written", total, clients, rows)
 	if rows == 0 {
 		t.Fatal("no rows written")
+	}
+}
+
+// testDuration is d, or SLUICE_TEST_SOAK (a duration) when set, to run
+// the load tests longer by hand.
+func testDuration(d time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv("SLUICE_TEST_SOAK")); err == nil && v > 0 {
+		return v
+	}
+	return d
+}
+
+// logServers logs what PostgreSQL's backends for db are doing, for a test
+// that found a client hanging.
+func logServers(t *testing.T, admin *pgx.Conn, db string) {
+	rows, err := admin.Query(context.Background(), "SELECT pid, state, wait_event, backend_xid, left(query, 200) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", db)
+	if err != nil {
+		t.Logf("pg_stat_activity: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, _ := rows.Values()
+		t.Logf("server: %v", vals)
 	}
 }
 

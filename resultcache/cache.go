@@ -304,3 +304,6 @@ func randUint64() uint64 {
 		}
 	}
 }
+
+// Redis is the L2 client (nil without Redis), for monitoring probes.
+func (c *Cache) Redis() redis.UniversalClient { return c.rdb }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -72,6 +73,12 @@ func New(cfg *config.Config, log zerolog.Logger) (*App, error) {
 	if a.Cache != nil {
 		deps.Purge = a.purge
 		deps.CacheStats = cacheStats
+		if rdb := a.Cache.Redis(); rdb != nil {
+			deps.RedisStats = monitor.RedisProbe(rdb, redisErrors)
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		deps.DataPaths = []string{wd}
 	}
 	a.Monitor, err = monitor.New(cfg.Monitor, deps)
 	if err != nil {

@@ -103,3 +103,20 @@ func cacheStats() monitor.CacheStats {
 	}
 	return st
 }
+
+// redisErrors is the cache's Redis error count, for the monitor's probe.
+func redisErrors() int64 {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_resultcache_redis_errors_total" {
+			for _, m := range mf.GetMetric() {
+				n += int64(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return n
+}
