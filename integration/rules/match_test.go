@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/jackc/pgx/v5"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/sluice-proxy/sluice/internal/sluicetest"
 )
