@@ -192,6 +192,13 @@ mkdir -p "$(dirname "$OUT")"
   echo "- settings: pgbench scale $SCALE, -T $DURATION s per run, $ROUNDS round(s) (median shown), $CLIENTS clients / $THREADS threads unless noted, pipeline = 10 point reads per \\startpipeline/\\endpipeline; PgBouncer and Sluice both in transaction mode with pool size $POOL; SCRAM-SHA-256 client auth on all three targets (poolers hold PostgreSQL's verifier)"
   echo "- everything (PostgreSQL, both poolers, pgbench) shares the same $(nproc) cores; load average (1, 5, 15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- $PGBOUNCER_NOTE"
+  if has_target sluice; then
+    if [ -n "${ADMIN_PORT:-}" ]; then
+      echo "- Sluice ran with its admin port on (admin.listen), as deployed; log level warn"
+    else
+      echo "- Sluice ran without an admin port (this build has none); log level warn"
+    fi
+  fi
   echo
   IDLE_ARG=()
   if [ ${#IDLE_FILES[@]} -gt 0 ]; then IDLE_ARG=(-idle "$(IFS=,; echo "${IDLE_FILES[*]}")"); fi
