@@ -90,6 +90,14 @@ func (s *session) login() error {
 	s.pool = p
 	s.mode = p.settings.Load().mode
 	s.setState(clientWaiting)
+	if s.mode == "transaction" {
+		// A saturated pool must not hold logins up: with the pool's
+		// parameters known, the client's settings are applied with its
+		// first statement instead.
+		if params := p.knownParams(); params != nil && p.busy() {
+			return s.finishLogin(out, params, nil)
+		}
+	}
 	sc, err := p.checkout(s.ctx())
 	if err != nil {
 		return err
@@ -115,8 +123,19 @@ func (s *session) login() error {
 			}
 		}
 	}
+	return s.finishLogin(out, sc.reported, sc)
+}
+
+// finishLogin sends AuthenticationOk, the parameters, our BackendKeyData
+// and ReadyForQuery; sc (nil when the login went without a server) is
+// given back or, in session mode, linked.
+func (s *session) finishLogin(out []byte, params map[string]string, sc *serverConn) error {
+	p := s.pool
 	out = append(out, 'R', 0, 0, 0, 8, 0, 0, 0, 0) // AuthenticationOk
-	for k, v := range sc.reported {
+	for k, v := range params {
+		if want, ok := s.wanted[k]; ok && sc == nil && carriedSetting[k] {
+			v = want
+		}
 		out = appendParameterStatus(out, canonicalName(k), v)
 	}
 	s.pid, s.secret = s.srv.register(s)
@@ -126,13 +145,17 @@ func (s *session) login() error {
 	out = appendReady(out, 'I')
 	s.conn.SetDeadline(time.Time{})
 	if _, err := s.conn.Write(out); err != nil {
-		p.checkin(sc)
+		if sc != nil {
+			p.checkin(sc)
+		}
 		return err
 	}
 	s.setState(clientIdle)
 	s.log.Info().Str("mode", s.mode).Msg("client logged in")
 	if s.mode == "transaction" {
-		p.checkin(sc)
+		if sc != nil {
+			p.checkin(sc)
+		}
 		return nil
 	}
 	s.mu.Lock()

@@ -345,3 +345,26 @@ func (p *pool) defaultSearchPath() string {
 	}
 	return `"$user", public`
 }
+
+// knownParams is a copy of the pool's server parameters, nil before its
+// first server connected.
+func (p *pool) knownParams() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.params == nil {
+		return nil
+	}
+	out := make(map[string]string, len(p.params))
+	for k, v := range p.params {
+		out[k] = v
+	}
+	return out
+}
+
+// busy reports whether a checkout would have to wait.
+func (p *pool) busy() bool {
+	s := p.settings.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle) == 0 && p.total >= s.size
+}
