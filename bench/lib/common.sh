@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # globals are shared with run.sh
 # common.sh — logging, errors and process bookkeeping shared by bench/run.sh.
 # Sourced, never run. Everything started is recorded by pid so cleanup stops
 # exactly what this run started and nothing else.
@@ -29,10 +30,10 @@ untrack() {
 
 # stop_pid sends TERM, waits up to 10 s, then KILLs: one pid, ours.
 stop_pid() {
-  local pid=$1 i
+  local pid=$1
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -63,8 +64,8 @@ cleanup() {
 # wait_sql waits until psql can log in through host:port and run SELECT 1,
 # or the process with the given pid (if any) dies, or 30 s pass.
 wait_sql() {
-  local name=$1 port=$2 pid=${3:-} logfile=${4:-} i
-  for i in $(seq 300); do
+  local name=$1 port=$2 pid=${3:-} logfile=${4:-}
+  for _ in $(seq 300); do
     if PGPASSWORD=$BENCH_PASSWORD PGCONNECT_TIMEOUT=2 psql -X -q -h 127.0.0.1 -p "$port" -U "$BENCH_USER" \
       -d "$BENCH_DB" -Atc 'SELECT 1' >/dev/null 2>&1; then
       return 0

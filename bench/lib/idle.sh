@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # globals are shared with run.sh
 # idle.sh — the idle-connection memory run of bench/run.sh: a fresh pooler
 # process, bench/idleconns opening IDLE_N clients through it, the JSON
 # result in $WORK/idle-<target>.json. Sourced, never run.

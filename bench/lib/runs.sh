@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # globals are shared with run.sh
 # runs.sh — the pgbench runs of bench/run.sh: what each mode runs and how
 # one run is recorded. Sourced, never run.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # globals are shared with run.sh
 # servers.sh — installs and starts the three targets of bench/run.sh on
 # loopback: a private PostgreSQL cluster (never a system one), PgBouncer and
 # Sluice, each on a free port from internal/freeport. Sourced, never run.
