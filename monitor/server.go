@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ func (m *Monitor) routes() []route {
 		{"/api/v1/recommendations", http.MethodGet, true, m.handleRecommendations},
 		{"/api/v1/cache/purge", http.MethodPost, true, m.handlePurge},
 		{"/api/v1/reload", http.MethodPost, true, m.handleReload},
+		// Go profiles of the running proxy (CPU: ?seconds=N, at most the
+		// write timeout), for finding what the hot path spends.
+		{"/debug/pprof/profile", http.MethodGet, true, pprof.Profile},
+		{"/debug/pprof/heap", http.MethodGet, true, pprof.Handler("heap").ServeHTTP},
+		{"/debug/pprof/allocs", http.MethodGet, true, pprof.Handler("allocs").ServeHTTP},
+		{"/debug/pprof/goroutine", http.MethodGet, true, pprof.Handler("goroutine").ServeHTTP},
 		// The dashboard shell holds no data; it fetches the API with the
 		// token the operator gives it (see docs/monitor.md).
 		{"/", http.MethodGet, false, m.handleDashboard},

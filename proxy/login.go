@@ -199,7 +199,7 @@ func (s *session) readStartup(cfg *snapshot) (*startupPacket, error) {
 				return nil, err
 			}
 			s.conn = tc
-			s.fr = newFrameReader(tc, 16<<10, cfg.proxy.MaxMessageSize)
+			s.fr = newFrameReader(tc, clientReadBuffer, cfg.proxy.MaxMessageSize)
 			s.cw.Reset(tc)
 			tlsDone = true
 		case gssEncRequestCode:

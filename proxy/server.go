@@ -174,8 +174,8 @@ func (s *Server) startSession(c net.Conn) {
 		srv:  s,
 		id:   s.ids.Add(1),
 		conn: c,
-		fr:   newFrameReader(c, 16<<10, cfg.proxy.MaxMessageSize),
-		cw:   bufio.NewWriterSize(c, 16<<10),
+		fr:   newFrameReader(c, clientReadBuffer, cfg.proxy.MaxMessageSize),
+		cw:   bufio.NewWriterSize(c, clientWriteBuffer),
 	}
 	sess.log = s.log.With().Uint64("client", sess.id).Str("addr", c.RemoteAddr().String()).Logger()
 	sess.setState(clientLogin)

@@ -631,3 +631,11 @@ func (s *session) noteClose(b []byte) {
 	name, _, _ := cstring(b[1:])
 	delete(s.stmtDec, name)
 }
+
+// Per-client buffer sizes: small enough that thousands of idle clients
+// stay cheap (see bench/idleconns), large enough that typical requests and
+// replies move in one read and one write. Larger messages bypass them.
+const (
+	clientReadBuffer  = 8 << 10
+	clientWriteBuffer = 4 << 10
+)
