@@ -636,6 +636,6 @@ func (s *session) noteClose(b []byte) {
 // stay cheap (see bench/idleconns), large enough that typical requests and
 // replies move in one read and one write. Larger messages bypass them.
 const (
-	clientReadBuffer  = 8 << 10
+	clientReadBuffer  = 4 << 10
 	clientWriteBuffer = 4 << 10
 )
