@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -333,3 +334,8 @@ func sluiceBase(pg testenv.Postgres) string { return sluicetest.Base(pg, "transa
 
 // startInst starts a Sluice from a full config.
 func startInst(t *testing.T, yaml string) *sluicetest.Instance { return sluicetest.Start(t, yaml) }
+
+// replacePoolSize sets pool.default_pool_size in a base config.
+func replacePoolSize(base string, n int) string {
+	return strings.Replace(base, "default_pool_size: 10", "default_pool_size: "+strconv.Itoa(n), 1)
+}
