@@ -339,3 +339,18 @@ func startInst(t *testing.T, yaml string) *sluicetest.Instance { return sluicete
 func replacePoolSize(base string, n int) string {
 	return strings.Replace(base, "default_pool_size: 10", "default_pool_size: "+strconv.Itoa(n), 1)
 }
+
+// namedDB adds an explicit databases: entry for db (same server as the
+// wildcard): the monitor polls pg_stat_* only for named databases.
+func namedDB(base string, pg testenv.Postgres, db string) string {
+	return strings.Replace(base, "databases:\n",
+		fmt.Sprintf("databases:\n  - {name: %q, host: %q, port: %s, sslmode: disable}\n", db, pg.Host, pg.Port), 1)
+}
+
+// startNamed is startYAML with the test database named in databases:.
+func startNamed(t *testing.T, setup string, f func(base string) string) *env {
+	t.Helper()
+	pg, db := newDB(t, setup)
+	inst := sluicetest.Start(t, f(namedDB(sluicetest.Base(pg, "transaction"), pg, db)))
+	return &env{t: t, pg: pg, db: db, inst: inst}
+}
