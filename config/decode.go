@@ -27,6 +27,12 @@ func decodeStrict(node *yaml.Node, v reflect.Value, path string, errs *[]error) 
 		node = node.Alias
 	}
 	t := v.Type()
+	if customUnmarshaler(t) {
+		if err := node.Decode(v.Addr().Interface()); err != nil {
+			*errs = append(*errs, fmt.Errorf("line %d: %s: %v", node.Line, orRoot(path), err))
+		}
+		return
+	}
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType && t != timeType:
 		if node.Kind != yaml.MappingNode {
@@ -126,4 +132,15 @@ func orRoot(path string) string {
 		return "(root)"
 	}
 	return path
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// customUnmarshaler: a type that decodes itself (e.g. `cache: off` or
+// `cache: {ttl: 30s}`) is handed its node whole.
+func customUnmarshaler(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return true
+	}
+	return t.Kind() == reflect.Pointer && t.Implements(unmarshalerType)
 }

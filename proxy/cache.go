@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"time"
 
 	"github.com/sluice-proxy/sluice/resultcache"
@@ -41,6 +42,10 @@ func cacheStage(s *session, r *request) (bool, error) {
 	}
 	st := d.Statements[0]
 	if !cacheableKind(st) {
+		if st.Locking && st.ParseError == "" {
+			// Counted under its reason, like every refusal.
+			c.Check(s.ctx(), resultcache.Query{Database: s.db, Kind: st.Kind, Single: true, ReadOnly: st.ReadOnly, Locking: true})
+		}
 		return false, nil
 	}
 	if !s.idleLocal() {
@@ -67,7 +72,7 @@ func cacheStage(s *session, r *request) (bool, error) {
 		s.pending = s.pending[:s.lastFrame]
 		s.setState(clientIdle)
 		s.writeClient(out)
-		r.cacheHit = true
+		r.cacheHit, r.rows = true, countRows(res.Payload)
 		for _, c := range completionStages {
 			c.run(s, r)
 		}
@@ -244,4 +249,20 @@ func (s *session) searchPath() string {
 		return sp
 	}
 	return s.pool.defaultSearchPath()
+}
+
+// countRows counts the DataRows of a cached answer, for stats.
+func countRows(payload []byte) int64 {
+	var n int64
+	for len(payload) >= 5 {
+		l := int(binary.BigEndian.Uint32(payload[1:5])) + 1
+		if l > len(payload) || l < 5 {
+			break
+		}
+		if payload[0] == 'D' {
+			n++
+		}
+		payload = payload[l:]
+	}
+	return n
 }

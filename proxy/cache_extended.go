@@ -162,6 +162,7 @@ func (s *session) answerBatch(units []unit, r *request) {
 		// The key includes whether the unit was described, so the cached
 		// answer has a RowDescription exactly when the client asked.
 		out = append(out, u.res.Payload...)
+		r.rows += countRows(u.res.Payload)
 	}
 	out = append(out, 'Z', 0, 0, 0, 5, 'I')
 	s.scratch = out[:0]

@@ -26,6 +26,10 @@ type entry struct {
 	sc    *serverConn
 	limit *rewrite.Decision // for Execute: the row limit that may truncate it
 	fill  *fillState        // for Describe/Execute of a unit being cached
+	// For Bind/Describe/Close of a renamed statement: the server-side
+	// name and the client's, to undo a skipped Close and to word errors
+	// with the client's name.
+	global, name string
 }
 
 // completes reports whether a reply of type typ ends entry e's answer.
@@ -87,8 +91,13 @@ func (s *session) skipAfterError() {
 	}
 }
 
-// undo forgets the statement of a Parse that did not succeed.
+// undo forgets the statement of a Parse that did not succeed, and
+// remembers a statement whose Close (to make room) was skipped.
 func (s *session) undo(e *entry) {
+	if e.op == 'C' && e.act == actSwallow && e.global != "" && e.sc != nil {
+		e.sc.add(e.global)
+		return
+	}
 	if e.op == 'P' && e.stmt != nil {
 		if e.act != actSynth && e.sc != nil {
 			e.sc.forget(e.stmt.global)

@@ -72,6 +72,16 @@ func (p *pool) errWait(d time.Duration) *pgError {
 // checkout returns a server for exclusive use; the caller must give it back
 // with checkin or discard on every path.
 func (p *pool) checkout(ctx context.Context) (*serverConn, error) {
+	return p.checkoutCancel(ctx, nil)
+}
+
+// errWaitCanceled is what a client that cancelled while waiting for a
+// server sees: the statement never ran, as if PostgreSQL had cancelled it.
+var errWaitCanceled = &pgError{Severity: "ERROR", Code: codeQueryCanceled, Message: "canceling statement due to user request"}
+
+// checkoutCancel is checkout that also gives up when cancel fires (a
+// CancelRequest for a client still waiting for a server).
+func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}) (*serverConn, error) {
 	s := p.settings.Load()
 	start := time.Now()
 	deadline := start.Add(s.waitTimeout)
@@ -142,6 +152,11 @@ func (p *pool) checkout(ctx context.Context) (*serverConn, error) {
 				p.checkin(sc)
 			}
 			return nil, ctx.Err()
+		case <-cancel:
+			if sc := p.cancelWait(w); sc != nil {
+				p.checkin(sc)
+			}
+			return nil, errWaitCanceled
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"container/list"
 	"encoding/binary"
 	"fmt"
@@ -104,7 +105,7 @@ func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []by
 		out = s.makeRoom(sc, out)
 		out = appendParse(out, st.global, st.parse)
 		sc.add(st.global)
-		s.push(entry{op: 'P', act: actForward, stmt: st, sc: sc})
+		s.push(entry{op: 'P', act: actForward, stmt: st, sc: sc, global: st.global, name: st.name})
 		return out
 	case 'B':
 		portal, rest, ok := cstring(b)
@@ -121,7 +122,7 @@ func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []by
 		}
 		out = s.ensure(sc, st, out)
 		out = appendBind(out, portal, st.global, rest)
-		s.push(entry{op: 'B'})
+		s.push(entry{op: 'B', global: st.global, name: st.name})
 		return out
 	case 'D', 'C':
 		if len(b) < 2 || b[0] != 'S' {
@@ -143,7 +144,7 @@ func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []by
 		}
 		out = s.ensure(sc, st, out)
 		out = appendNamed(out, 'D', 'S', st.global)
-		s.push(entry{op: 'D'})
+		s.push(entry{op: 'D', global: st.global, name: st.name})
 		return out
 	}
 	s.push(entry{op: typ})
@@ -171,7 +172,7 @@ func (s *session) makeRoom(sc *serverConn, out []byte) []byte {
 		oldest := sc.stmts.lru.Front().Value.(string)
 		sc.forget(oldest)
 		out = appendNamed(out, 'C', 'S', oldest)
-		s.push(entry{op: 'C', act: actSwallow})
+		s.push(entry{op: 'C', act: actSwallow, global: oldest, sc: sc})
 	}
 	return out
 }
@@ -278,4 +279,15 @@ func eqFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// renameInError rewrites an ErrorResponse that names a server-side
+// statement so the client reads its own name, as PostgreSQL would say it.
+func renameInError(frame []byte, global, name string) []byte {
+	q := []byte(`"` + global + `"`)
+	if !bytes.Contains(frame, q) {
+		return frame
+	}
+	b := bytes.ReplaceAll(body(frame), q, []byte(`"`+name+`"`))
+	return appendFrame(nil, frame[0], b)
 }

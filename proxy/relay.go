@@ -121,6 +121,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
 			}
+			if typ == 'E' && e.global != "" {
+				frame = renameInError(frame, e.global, e.name)
+			}
 			switch {
 			case typ == 'E' && e.op != 'Q' && e.op != 'F' && e.op != 'S':
 				// PostgreSQL skips the rest of an extended batch up to Sync.

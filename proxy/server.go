@@ -176,6 +176,8 @@ func (s *Server) startSession(c net.Conn) {
 		conn: c,
 		fr:   newFrameReader(c, clientReadBuffer, cfg.proxy.MaxMessageSize),
 		cw:   bufio.NewWriterSize(c, clientWriteBuffer),
+
+		cancelWait: make(chan struct{}, 1),
 	}
 	sess.log = s.log.With().Uint64("client", sess.id).Str("addr", c.RemoteAddr().String()).Logger()
 	sess.setState(clientLogin)
@@ -225,6 +227,14 @@ func (s *Server) cancel(pid uint32, key []byte) {
 	sc := sess.server
 	busy := sess.outstanding > 0
 	sess.mu.Unlock()
+	if sc == nil && clientState(sess.state.Load()) == clientWaiting {
+		select {
+		case sess.cancelWait <- struct{}{}:
+		default:
+		}
+		cancelsTotal.Inc()
+		return
+	}
 	if sc == nil || !busy {
 		return
 	}

@@ -58,6 +58,9 @@ type session struct {
 
 	state atomic.Int32
 	since atomic.Int64
+	// cancelWait takes a CancelRequest that arrives while the client waits
+	// for a server.
+	cancelWait chan struct{}
 
 	mu          sync.Mutex
 	server      *serverConn
@@ -284,8 +287,12 @@ func (s *session) send(r *request) error {
 	sc := s.server
 	if sc == nil {
 		s.mu.Unlock()
+		select { // a cancel that came while idle is stale
+		case <-s.cancelWait:
+		default:
+		}
 		s.setState(clientWaiting)
-		got, err := s.pool.checkout(context.Background())
+		got, err := s.pool.checkoutCancel(context.Background(), s.cancelWait)
 		if err != nil {
 			s.requestFailed(r, err)
 			return nil
@@ -590,7 +597,10 @@ func (s *session) giveBack(sc *serverConn, outstanding int, dirty bool) {
 			s.pool.discard(sc)
 			return
 		}
+		// The reset (DISCARD ALL) dropped settings and statements alike.
 		clear(sc.applied)
+		sc.forgetAll()
+		sc.unnamedBy = 0
 	}
 	s.pool.checkin(sc)
 }

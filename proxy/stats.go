@@ -31,15 +31,17 @@ func (s *Server) Snapshot() monitor.Snapshot {
 			a = &agg{}
 			perPool[k] = a
 		}
-		switch st {
-		case clientWaiting:
-			a.waiting++
-		case clientActive:
-			a.active++
-		}
 		sess.mu.Lock()
 		sc := sess.server
 		sess.mu.Unlock()
+		// As PgBouncer's cl_active: a client linked to a server (a request
+		// in flight, or inside a transaction) is active.
+		switch {
+		case st == clientWaiting:
+			a.waiting++
+		case st == clientActive || sc != nil:
+			a.active++
+		}
 		if sc != nil {
 			snap.Servers = append(snap.Servers, serverStats(sc, k))
 		}
