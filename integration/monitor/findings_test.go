@@ -327,7 +327,7 @@ CREATE FUNCTION slow_fn(x int) RETURNS int LANGUAGE sql AS $$ SELECT x FROM (SEL
 	f := e.waitFinding(monitor.KindQueryRegression, func(f monitor.Finding) bool {
 		return strings.Contains(fmt.Sprint(f.Evidence.Values["query"]), "slow_fn")
 	}, findingTimeout, nil)
-	if value(f, "factor") < 3 || value(f, "mean_ms") < 20 || value(f, "baseline_ms") > 10 {
+	if value(f, "factor") < 3 || value(f, "mean_ms") < 5+value(f, "baseline_ms") || value(f, "baseline_ms") > 10 {
 		t.Errorf("regression evidence: %s %+v", f.Evidence.Summary, f.Evidence.Values)
 	}
 	q := e.query("slow_fn")
