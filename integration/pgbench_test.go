@@ -25,10 +25,20 @@ func TestPgbench(t *testing.T) {
 		if init.code != 0 {
 			t.Fatalf("pgbench -i through Sluice: exit %d\n%s%s", init.code, init.stdout, init.stderr)
 		}
-		for _, proto := range []string{"simple", "extended", "prepared"} {
-			t.Run(proto, func(t *testing.T) {
+		runs := []struct{ proto, clients string }{
+			{"simple", "4"}, {"extended", "4"}, {"prepared", "4"},
+			// The benchmark shape: more clients than one pool
+			// turnover can hide races in handing servers over.
+			{"simple", "16"}, {"extended", "16"},
+		}
+		for _, run := range runs {
+			if run.clients == "16" && mode == "session" {
+				continue // 16 sessions don't fit a pool of 4 servers
+			}
+			proto := run.proto
+			t.Run(proto+"/c"+run.clients, func(t *testing.T) {
 				r := runPG(t, "pgbench", s.Host, s.Port, pg.User, pg.Password,
-					"-S", "-T", "3", "-c", "4", "-j", "2", "-M", proto, "-n", db)
+					"-S", "-T", "3", "-c", run.clients, "-j", "2", "-M", proto, "-n", db)
 				out := r.stdout + r.stderr
 				if r.code != 0 {
 					t.Fatalf("pgbench -M %s: exit %d\n%s", proto, r.code, out)
@@ -43,7 +53,7 @@ func TestPgbench(t *testing.T) {
 				if f := failedRe.FindStringSubmatch(out); f == nil || f[1] != "0" {
 					t.Fatalf("failed transactions:\n%s", out)
 				}
-				t.Logf("pgbench -S -M %s through Sluice (%s): %s transactions", proto, mode, m[1])
+				t.Logf("pgbench -S -M %s -c %s through Sluice (%s): %s transactions", proto, run.clients, mode, m[1])
 			})
 		}
 	})

@@ -2,12 +2,14 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
@@ -35,9 +37,13 @@ type cmdResult struct {
 }
 
 // runPG runs a libpq program against host:port as user with PGPASSWORD.
+// A run longer than 2 minutes is killed and fails the test (a hang in the
+// proxy must not hang the suite).
 func runPG(t testing.TB, prog, host string, port int, user, password string, args ...string) cmdResult {
 	t.Helper()
-	cmd := exec.Command(clientBin(t, prog), args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, clientBin(t, prog), args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PG") {
 			cmd.Env = append(cmd.Env, kv)
@@ -48,6 +54,9 @@ func runPG(t testing.TB, prog, host string, port int, user, password string, arg
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v: still running after 2 minutes, killed\n%s%s", prog, args, out.String(), errb.String())
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
