@@ -288,6 +288,9 @@ func (c *rawConn) recv() string {
 	c.conn.SetReadDeadline(time.Now().Add(60 * time.Second))
 	m, err := c.fe.Receive()
 	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			dumpProxyGoroutines(c.t)
+		}
 		c.t.Fatalf("receive: %v", err)
 	}
 	return describe(m)
