@@ -167,9 +167,10 @@ func (s *session) invalidateWrites(c *resultcache.Cache, d *rewrite.Decision) {
 			s.writeInvalidate(c, rels, false)
 			continue
 		}
-		if !st.ReadOnly || st.Kind == "call" || st.Kind == "do" {
+		if !st.ReadOnly || st.Kind == "call" || st.Kind == "do" ||
+			c.CallsUserFunction(s.ctx(), s.db, s.searchPath(), s.pool.settings.Load().target.user, st.Functions) {
 			// A write the analyzer can't attribute (a procedure, a DO
-			// block, a function with side effects): the whole database.
+			// block, a user function that may write): the whole database.
 			s.writeInvalidate(c, nil, true)
 		}
 	}

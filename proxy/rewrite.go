@@ -169,3 +169,14 @@ type stmtFacts struct {
 	d     *rewrite.Decision
 	types string // the Parse's parameter type section, when any
 }
+
+// callsFunctions: a user function among them may write (see
+// resultcache.CallsUserFunction).
+func callsFunctions(d *rewrite.Decision) bool {
+	for _, st := range d.Statements {
+		if len(st.Functions) > 0 {
+			return true
+		}
+	}
+	return false
+}

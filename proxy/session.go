@@ -452,7 +452,7 @@ func (s *session) noteBind(b []byte) {
 	if ok && s.batchDec == nil {
 		s.batchDec = f.d
 	}
-	if ok && (f.d.MaxRows > 0 || writes(f.d) || hasState(f.d)) {
+	if ok && (f.d.MaxRows > 0 || writes(f.d) || hasState(f.d) || callsFunctions(f.d)) {
 		s.portals[portal] = f.d
 	} else {
 		delete(s.portals, portal)

@@ -252,3 +252,44 @@ func (s *catalogSnap) expandWrite(ri *relInfo, seen map[RelID]bool, out *[]RelID
 // CatalogChanged tells the cache that DDL ran on db through Sluice: the
 // next Check reloads the catalogs before answering.
 func (c *Cache) CatalogChanged(db string) { c.catalogs.changed(db) }
+
+// CallsUserFunction reports whether fns name a function outside the system
+// schemas that is not IMMUTABLE: such a call may write (PostgreSQL refuses
+// writes only in STABLE and IMMUTABLE functions, and the catalog snapshot
+// keeps just "immutable or not"), so a statement calling one is treated as
+// a write of the whole database. Unknown names (SQL keywords the analyzer
+// reports as functions) don't count.
+func (c *Cache) CallsUserFunction(ctx context.Context, db, searchPath, user string, fns []string) bool {
+	if len(fns) == 0 {
+		return false
+	}
+	snap, err := c.catalogs.get(ctx, db)
+	if err != nil {
+		return false
+	}
+	path := effectivePath(parseSearchPath(searchPath, user), snap.schemas)
+	user1 := func(schema, name string) bool {
+		if isSystemSchema(schema) {
+			return false
+		}
+		imm, ok := snap.funcs[qname{schema, name}]
+		return ok && !imm
+	}
+	for _, fn := range fns {
+		if schema, name, ok := strings.Cut(fn, "."); ok {
+			if user1(schema, name) {
+				return true
+			}
+			continue
+		}
+		for _, schema := range path {
+			if _, ok := snap.funcs[qname{schema, fn}]; ok {
+				if user1(schema, fn) {
+					return true
+				}
+				break
+			}
+		}
+	}
+	return false
+}
