@@ -45,9 +45,13 @@ export PGPASSWORD=$SLUICE_TEST_PGPASSWORD PGSSLMODE=disable
 PSQL=(psql -X -q -h "$SLUICE_TEST_PGHOST" -p "$SLUICE_TEST_PGPORT" -U "$SLUICE_TEST_PGUSER")
 
 WORK=$(mktemp -d /tmp/sluice-overhead.XXXXXX)
+# Our own copy, so a concurrent rebuild of bin/sluice cannot swap it.
+cp bin/sluice "$WORK/sluice"
 DB=sluice_overhead_$$
 PIDS=()
+MAIN=$BASHPID
 cleanup() {
+  [ "$BASHPID" = "$MAIN" ] || return 0 # not in $(...) subshells
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
@@ -93,7 +97,7 @@ config rules "$RULES"
 
 # start_sluice NAME starts bin/sluice and sets ADDR_NAME to its port.
 start_sluice() {
-  "$ROOT/bin/sluice" -config "$WORK/$1.yaml" >"$WORK/$1.log" 2>&1 &
+  "$WORK/sluice" -config "$WORK/$1.yaml" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   local port=
   for _ in $(seq 100); do
@@ -111,7 +115,7 @@ PORT_direct=$SLUICE_TEST_PGPORT
 # run TARGET prints the TPS of one pgbench -S run.
 run() {
   local port_var=PORT_$1
-  "$PGBENCH" -S -n -M "$PROTOCOL" -c "$CLIENTS" -j 2 -T "$DURATION" \
+  timeout -k 5 $((DURATION + 30)) "$PGBENCH" -S -n -M "$PROTOCOL" -c "$CLIENTS" -j 2 -T "$DURATION" \
     -h 127.0.0.1 -p "${!port_var}" -U "$SLUICE_TEST_PGUSER" "$DB" 2>"$WORK/pgbench.err" |
     awk '/^tps = / {print $3; exit}'
 }
@@ -128,7 +132,7 @@ for r in $(seq "$ROUNDS"); do
   line="round $r:"
   for target in $order; do
     tps=$(run "$target")
-    [ -n "$tps" ] || { cat "$WORK/pgbench.err" >&2; echo "overhead.sh: pgbench against $target failed" >&2; exit 1; }
+    [ -n "$tps" ] || { cat "$WORK/pgbench.err" >&2; echo "overhead.sh: pgbench against $target failed or hung past -T + 30s" >&2; exit 1; }
     echo "$tps" >>"$WORK/$target.tps"
     line+=" $target=$tps"
   done
