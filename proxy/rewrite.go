@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/sluice-proxy/sluice/rewrite"
 )
@@ -52,6 +53,12 @@ func rewriteStage(s *session, r *request) (bool, error) {
 	}
 	if pe != nil {
 		s.pending = s.pending[:start]
+		if prefix := blockedPrefix(eng, d, s.rsess); prefix != "" {
+			// PostgreSQL runs the statements before the failing one (and
+			// rolls their implicit transaction back): so do they here.
+			s.pending = appendQuery(s.pending, prefix+"; "+raiseSQL(pe.Code, pe.Message))
+			return false, nil
+		}
 		if s.idleLocal() && len(s.pending) == 0 {
 			s.setState(clientIdle)
 			s.writeClient(appendReady(appendErrorResponse(nil, pe), 'I'))
@@ -179,4 +186,24 @@ func callsFunctions(d *rewrite.Decision) bool {
 		}
 	}
 	return false
+}
+
+// blockedPrefix returns, for a multi-statement Query with a blocked
+// statement, the statements before the first blocked one ("" when it is
+// the first or the text has one statement).
+func blockedPrefix(eng *rewrite.Engine, d *rewrite.Decision, rs rewrite.Session) string {
+	if d.Block == nil || len(d.Statements) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	for i, st := range d.Statements {
+		if eng.Process(st.Text, rs).Block != nil {
+			return b.String()
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(st.Text)
+	}
+	return ""
 }
