@@ -212,7 +212,7 @@ func TestCancel(t *testing.T) {
 			cancel()
 			elapsed := time.Since(start)
 			if pe := pgErr(err); pe == nil || pe.Code != "57014" {
-				t.Fatalf("got %v after %s, want SQLSTATE 57014", err, elapsed)
+				t.Fatalf("attempt %d: got %v after %s, want SQLSTATE 57014", i, err, elapsed)
 			}
 			if elapsed > 3*time.Second {
 				t.Fatalf("cancel took %s", elapsed)

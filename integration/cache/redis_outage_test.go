@@ -115,15 +115,19 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 				}
 				var err error
 				id := 2 + n%4
+				// A hang is a client-visible failure too: bound each operation.
+				opCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				if i == 0 && n%7 == 0 {
-					_, err = conn.Exec(ctx, "UPDATE counters SET v = v + 1 WHERE id = $1", id)
+					_, err = conn.Exec(opCtx, "UPDATE counters SET v = v + 1 WHERE id = $1", id)
 				} else {
 					var v int64
-					err = conn.QueryRow(ctx, q, id).Scan(&v)
+					err = conn.QueryRow(opCtx, q, id).Scan(&v)
 				}
+				cancel()
 				if err != nil {
 					clientErrs.Add(1)
-					t.Errorf("client %d: %v", i, err)
+					t.Errorf("client %d (instance %s) after %d operations: %v", i, []string{"A", "B"}[i%2], n, err)
+					return
 				}
 				ops.Add(1)
 			}
