@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-proxy/sluice/config"
+	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
 const baseAdmin = `admin: {listen: "127.0.0.1:0"}`
@@ -275,5 +276,31 @@ rules:
 	inst.App.ReloadFunc = nil
 	if r := e.request("POST", "/api/v1/reload", nil); r.code != http.StatusInternalServerError {
 		t.Errorf("reload without ReloadFunc: %d %s, want 500", r.code, r.body)
+	}
+}
+
+// TestAdminNonLoopbackNeedsToken: the config is refused with the admin
+// port on all interfaces (or any non-loopback address) and no token.
+func TestAdminNonLoopbackNeedsToken(t *testing.T) {
+	t.Parallel()
+	pg := testenv.PG(t)
+	base := sluiceBase(pg)
+	for _, tc := range []struct {
+		admin string
+		ok    bool
+	}{
+		{`admin: {listen: "0.0.0.0:0"}`, false},
+		{`admin: {listen: ":0"}`, false},
+		{`admin: {listen: "0.0.0.0:0", token: "t0ken"}`, true},
+		{`admin: {listen: "[::1]:0"}`, true},
+		{`admin: {listen: "localhost:0"}`, true},
+	} {
+		_, err := config.Parse([]byte(strings.Replace(base, baseAdmin, tc.admin, 1)), nil)
+		if tc.ok && err != nil {
+			t.Errorf("%s: refused: %v", tc.admin, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "admin.token")) {
+			t.Errorf("%s: %v, want an admin.token error", tc.admin, err)
+		}
 	}
 }
