@@ -401,3 +401,29 @@ CREATE FUNCTION slow_fn(x int) RETURNS int LANGUAGE sql AS $$ SELECT x FROM (SEL
 	}
 	e.checkRecommended(f)
 }
+
+// TestFindingUncachedReadAlreadyRuled: a read that a cache rule already
+// covers but whose parameters never repeat must not be told to add the
+// rule it already has.
+func TestFindingUncachedReadAlreadyRuled(t *testing.T) {
+	t.Parallel()
+	bugSkip(t, "BUG: monitor/analyze_queries.go:60 fires queries.uncached_read on lookups>=min && hits==0 without looking at the fingerprint's rules, so a statement already cached by a rule whose parameters never repeat within the TTL is told to \"add to rules: - {name: cache-…}\" — a rule it already has. Fix: when the fingerprint already has a cache rule, say the keys do not repeat (lower severity, suggest a longer TTL or dropping the rule) instead of suggesting the rule (lead/monitor to fix)")
+	e := startYAML(t, tableT, func(b string) string {
+		return b + fastMonitor + "rules:\n  - {name: cache-t, match: {relations_any: [t]}, cache: {ttl: 60s}}\n"
+	})
+	stop := e.traffic(1, pgx.QueryExecModeCacheStatement, func(c *pgx.Conn, i int) error {
+		_, err := c.Exec(context.Background(), "SELECT v FROM t WHERE id = $1", i%100+1) // 100 distinct keys
+		time.Sleep(5 * time.Millisecond)
+		return err
+	})
+	defer stop()
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, f := range e.findings().Findings {
+			if f.Kind == monitor.KindQueryUncached && strings.Contains(f.Recommendation, "add to rules") {
+				t.Fatalf("told to add a cache rule the statement already has (%v): %s", e.query("FROM t WHERE id = $1").Rules, f.Recommendation)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
