@@ -21,7 +21,7 @@ const markRaise = 0x01
 // rewriteSession is what rules may match on, fixed at login.
 func (s *session) rewriteSession() rewrite.Session {
 	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(s.conn.RemoteAddr().String()); err == nil {
+	if ap, err := netip.ParseAddrPort(s.addr); err == nil {
 		addr = ap.Addr().Unmap()
 	}
 	return rewrite.Session{Database: s.db, User: s.user, ApplicationName: s.app, ClientAddr: addr}
@@ -153,11 +153,11 @@ func (s *session) idleLocal() bool {
 }
 
 func (s *session) recycleLocal(r *request) {
+	s.mu.Lock()
 	if len(s.free) < 16 {
-		s.mu.Lock()
 		s.free = append(s.free, r)
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 }
 
 // raiseSQL is a statement that makes PostgreSQL raise code/msg.

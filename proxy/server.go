@@ -174,12 +174,14 @@ func (s *Server) startSession(c net.Conn) {
 		srv:  s,
 		id:   s.ids.Add(1),
 		conn: c,
+		raw:  c,
+		addr: c.RemoteAddr().String(),
 		fr:   newFrameReader(c, clientReadBuffer, cfg.proxy.MaxMessageSize),
 		cw:   bufio.NewWriterSize(c, clientWriteBuffer),
 
 		cancelWait: make(chan struct{}, 1),
 	}
-	sess.log = s.log.With().Uint64("client", sess.id).Str("addr", c.RemoteAddr().String()).Logger()
+	sess.log = s.log.With().Uint64("client", sess.id).Str("addr", sess.addr).Logger()
 	sess.setState(clientLogin)
 	s.sessions.Store(sess.id, sess)
 	clientsGauge.Inc()
@@ -227,7 +229,9 @@ func (s *Server) cancel(pid uint32, key []byte) {
 	sc := sess.server
 	busy := sess.outstanding > 0
 	sess.mu.Unlock()
-	if sc == nil && clientState(sess.state.Load()) == clientWaiting {
+	if st := clientState(sess.state.Load()); !busy && (st == clientWaiting || st == clientActive) {
+		// The request is still on its way to a server (rewrite, cache,
+		// pool): it is dropped before it is sent.
 		select {
 		case sess.cancelWait <- struct{}{}:
 		default:
@@ -406,8 +410,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.sessions.Range(func(_, v any) bool {
 				sess := v.(*session)
-				sess.disconnect(fatal(codeAdminShutdown, "terminating connection due to administrator command"))
-				sess.conn.Close()
+				if clientState(sess.state.Load()) != clientLogin {
+					sess.disconnect(fatal(codeAdminShutdown, "terminating connection due to administrator command"))
+				}
+				sess.raw.Close()
 				return true
 			})
 			busy = 0
@@ -434,6 +440,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // closeIfIdle ends a session with no transaction in flight, telling the
 // client why; it reports whether the session is gone or going.
 func (sess *session) closeIfIdle() bool {
+	if clientState(sess.state.Load()) == clientLogin {
+		// Still logging in: it ends with its login timeout or at the
+		// shutdown deadline.
+		return false
+	}
 	sess.mu.Lock()
 	busy := sess.outstanding > 0 || sess.unsynced
 	if sc := sess.server; sc != nil && sc.txStatus.Load() != 'I' {
@@ -444,7 +455,7 @@ func (sess *session) closeIfIdle() bool {
 		return false
 	}
 	sess.disconnect(fatal(codeAdminShutdown, "terminating connection due to administrator command"))
-	sess.conn.Close()
+	sess.raw.Close()
 	return true
 }
 

@@ -43,7 +43,9 @@ const flushThreshold = 256 << 10
 type session struct {
 	srv  *Server
 	id   uint64
-	conn net.Conn
+	conn net.Conn // TLS replaces it during login
+	raw  net.Conn // the accepted socket, for closing from other goroutines
+	addr string   // the client's address, fixed
 	log  zerolog.Logger
 	fr   *frameReader
 
@@ -76,6 +78,7 @@ type session struct {
 	failure     error                // why the server side failed, if it did
 
 	pending     []byte // client messages not yet sent
+	wbuf        []byte // what send writes to the server, reused
 	lastFrame   int    // offset in pending of the last frame appended
 	open        *request
 	rsess       rewrite.Session
@@ -139,9 +142,13 @@ func (s *session) setState(c clientState) {
 
 func (s *session) newRequest(kind byte) *request {
 	var r *request
+	s.mu.Lock() // the relay recycles requests into free
 	if n := len(s.free); n > 0 {
 		r = s.free[n-1]
 		s.free = s.free[:n-1]
+	}
+	s.mu.Unlock()
+	if r != nil {
 		*r = request{}
 	} else {
 		r = &request{}
@@ -254,6 +261,13 @@ func (s *session) linked() bool {
 // is pending without completing one (Flush, COPY data, long pipelines).
 func (s *session) dispatch(kind byte) error {
 	if kind != 0 {
+		// A cancel for an earlier request is stale; from here until the
+		// request reaches a server, one for this request is kept.
+		select {
+		case <-s.cancelWait:
+		default:
+		}
+		s.setState(clientActive)
 		r := s.open
 		if r == nil {
 			r = s.newRequest(kind)
@@ -287,10 +301,6 @@ func (s *session) send(r *request) error {
 	sc := s.server
 	if sc == nil {
 		s.mu.Unlock()
-		select { // a cancel that came while idle is stale
-		case <-s.cancelWait:
-		default:
-		}
 		s.setState(clientWaiting)
 		got, err := s.pool.checkoutCancel(context.Background(), s.cancelWait)
 		if err != nil {
@@ -300,9 +310,9 @@ func (s *session) send(r *request) error {
 		s.mu.Lock()
 		sc = got
 		s.server = sc
-		sc.wbuf = sc.wbuf[:0]
+		s.wbuf = s.wbuf[:0]
 		if q := settingsQuery(sc, s.wanted); q != "" {
-			sc.wbuf = appendQuery(sc.wbuf, q)
+			s.wbuf = appendQuery(s.wbuf, q)
 			ir := s.newRequest('Q')
 			ir.internal = true
 			s.push(entry{op: 'Q', req: ir})
@@ -310,14 +320,24 @@ func (s *session) send(r *request) error {
 		s.pumpDone = make(chan struct{})
 		go s.pump(sc, s.pumpDone)
 	} else {
-		sc.wbuf = sc.wbuf[:0]
+		s.wbuf = s.wbuf[:0]
 	}
-	out := s.compile(sc, sc.wbuf, r)
+	if r != nil {
+		select {
+		case <-s.cancelWait:
+			// Cancelled before it reached a server: it never runs.
+			s.mu.Unlock()
+			s.requestFailed(r, errWaitCanceled)
+			return nil
+		default:
+		}
+	}
+	out := s.compile(sc, s.wbuf, r)
 	synth := s.head() != nil && s.head().act == actSynth
 	s.setState(clientActive)
 	s.mu.Unlock()
 
-	sc.wbuf = out[:0]
+	s.wbuf = out[:0]
 	s.pending = s.pending[:0]
 	if cap(s.pending) > 1<<20 {
 		s.pending = nil

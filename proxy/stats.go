@@ -18,13 +18,15 @@ func (s *Server) Snapshot() monitor.Snapshot {
 	s.sessions.Range(func(_, v any) bool {
 		sess := v.(*session)
 		st := clientState(sess.state.Load())
-		snap.Clients = append(snap.Clients, monitor.ClientStats{
-			ID: sess.id, Addr: sess.conn.RemoteAddr().String(), Database: sess.db, User: sess.user,
-			ApplicationName: sess.app, State: st.String(), Since: time.Unix(0, sess.since.Load()),
-		})
+		cs := monitor.ClientStats{ID: sess.id, Addr: sess.addr, State: st.String(), Since: time.Unix(0, sess.since.Load())}
 		if st == clientLogin {
+			// Its names are being written by the login; the state's
+			// atomic store publishes them once it moves on.
+			snap.Clients = append(snap.Clients, cs)
 			return true
 		}
+		cs.Database, cs.User, cs.ApplicationName = sess.db, sess.user, sess.app
+		snap.Clients = append(snap.Clients, cs)
 		k := poolKey{sess.db, sess.user}
 		a := perPool[k]
 		if a == nil {
