@@ -5,6 +5,7 @@
 #
 #   bash integration/monitor/bench/overhead.sh [--rounds N] [--duration S]
 #        [--clients N] [--scale N] [--protocol simple|extended|prepared]
+#        [--bin PATH]   (a prebuilt sluice instead of building bin/sluice)
 #
 # Builds bin/sluice, starts the test servers (scripts/testenv.sh start),
 # loads pgbench data once into a fresh database, starts two Sluice
@@ -22,6 +23,7 @@ DURATION=5
 CLIENTS=8
 SCALE=10
 PROTOCOL=simple
+BIN=
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=${2:?}; shift ;;
@@ -29,13 +31,17 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS=${2:?}; shift ;;
     --scale) SCALE=${2:?}; shift ;;
     --protocol) PROTOCOL=${2:?}; shift ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bin) BIN=${2:?}; shift ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "overhead.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
-go build -o bin/sluice ./cmd/sluice
+if [ -z "$BIN" ]; then
+  go build -o bin/sluice ./cmd/sluice
+  BIN=$ROOT/bin/sluice
+fi
 bash scripts/testenv.sh start >/dev/null
 # shellcheck disable=SC1091
 . "$ROOT/.testenv/env"
@@ -48,6 +54,9 @@ DB=sluice_monoverhead_$$
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  sleep 1
+  # A Sluice that does not drain (hung clients) is killed.
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -84,7 +93,7 @@ PORT_off=${PORTS[2]}
 
 # start_sluice NAME starts bin/sluice and waits for its client port.
 start_sluice() {
-  "$ROOT/bin/sluice" -config "$WORK/$1.yaml" >"$WORK/$1.log" 2>&1 &
+  "$BIN" -config "$WORK/$1.yaml" >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   local port_var=PORT_$1
   for _ in $(seq 100); do
@@ -101,7 +110,7 @@ start_sluice off
 # Monitoring really is on in one and off in the other: only "on" keeps
 # per-fingerprint statistics.
 check_mode() {
-  "$PGBENCH" -S -n -t 10 -c 1 -h 127.0.0.1 -p "$2" -U "$SLUICE_TEST_PGUSER" "$DB" >/dev/null 2>&1
+  timeout 30 "$PGBENCH" -S -n -t 10 -c 1 -h 127.0.0.1 -p "$2" -U "$SLUICE_TEST_PGUSER" "$DB" >/dev/null 2>&1
   local body
   body=$(curl -sf "http://127.0.0.1:$3/api/v1/bottlenecks")
   if ! grep -Eq '"enabled": *'"$1" <<<"$body"; then
@@ -115,7 +124,8 @@ check_mode false "$PORT_off" "${PORTS[3]}"
 # run TARGET prints the TPS of one pgbench -S run.
 run() {
   local port_var=PORT_$1
-  "$PGBENCH" -S -n -M "$PROTOCOL" -c "$CLIENTS" -j 2 -T "$DURATION" \
+  # A hung Sluice must fail the run, not stall it.
+  timeout $((DURATION + 30)) "$PGBENCH" -S -n -M "$PROTOCOL" -c "$CLIENTS" -j 2 -T "$DURATION" \
     -h 127.0.0.1 -p "${!port_var}" -U "$SLUICE_TEST_PGUSER" "$DB" 2>"$WORK/pgbench.err" |
     awk '/^tps = / {print $3; exit}'
 }
