@@ -139,7 +139,7 @@ for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then order="on off"; else order="off on"; fi
   line="round $r:"
   for target in $order; do
-    tps=$(run "$target")
+    tps=$(run "$target") || tps=
     [ -n "$tps" ] || { cat "$WORK/pgbench.err" >&2; echo "overhead.sh: pgbench against $target failed" >&2; exit 1; }
     echo "$tps" >>"$WORK/$target.tps"
     line+=" monitor_$target=$tps"
