@@ -141,13 +141,19 @@ func (s *session) setState(c clientState) {
 }
 
 func (s *session) newRequest(kind byte) *request {
-	var r *request
 	s.mu.Lock() // the relay recycles requests into free
+	r := s.newRequestLocked(kind)
+	s.mu.Unlock()
+	return r
+}
+
+// newRequestLocked is newRequest for a caller holding s.mu.
+func (s *session) newRequestLocked(kind byte) *request {
+	var r *request
 	if n := len(s.free); n > 0 {
 		r = s.free[n-1]
 		s.free = s.free[:n-1]
 	}
-	s.mu.Unlock()
 	if r != nil {
 		*r = request{}
 	} else {
@@ -313,7 +319,7 @@ func (s *session) send(r *request) error {
 		s.wbuf = s.wbuf[:0]
 		if q := settingsQuery(sc, s.wanted); q != "" {
 			s.wbuf = appendQuery(s.wbuf, q)
-			ir := s.newRequest('Q')
+			ir := s.newRequestLocked('Q')
 			ir.internal = true
 			s.push(entry{op: 'Q', req: ir})
 		}
