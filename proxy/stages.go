@@ -53,7 +53,9 @@ func statsStage(s *session, r *request) {
 		e.Dur("duration", d).Int64("rows", r.rows).Str("sqlstate", r.sqlstate).Bool("cache_hit", r.cacheHit).
 			Bool("cache_fill", r.fill != nil).Msg("request")
 	}
-	if rec := s.srv.recorder; rec != nil {
+	if rec := s.srv.recorder; rec != nil && (r.decision != nil || r.kind != 'S') {
+		// (A Sync batch that executed nothing, e.g. a driver's prepare
+		// round trip, is no statement.)
 		ev := monitor.QueryEvent{Database: s.db, User: s.user, Duration: d, Rows: r.rows, SQLState: r.sqlstate, CacheHit: r.cacheHit}
 		if dec := r.decision; dec != nil && len(dec.Statements) > 0 {
 			st := dec.Statements[0]

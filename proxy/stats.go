@@ -45,7 +45,15 @@ func (s *Server) Snapshot() monitor.Snapshot {
 			a.active++
 		}
 		if sc != nil {
-			snap.Servers = append(snap.Servers, serverStats(sc, k))
+			sv := serverStats(sc, k)
+			sess.mu.Lock()
+			if sess.outstanding == 0 && !sess.unsynced {
+				// Linked to its client but running nothing (idle in a
+				// transaction, or a session-mode client between queries).
+				sv.State = "linked"
+			}
+			sess.mu.Unlock()
+			snap.Servers = append(snap.Servers, sv)
 		}
 		return true
 	})
@@ -116,33 +124,33 @@ func serverStats(sc *serverConn, k poolKey) monitor.ServerStats {
 	}
 }
 
-// Databases lists the configured database names.
+// Databases lists the databases Sluice serves: the configured names and,
+// for a "*" entry, those clients have opened pools for.
 func (s *Server) Databases() []string {
+	seen := map[string]bool{}
 	var out []string
-	for name := range s.snapshot().dbs {
-		out = append(out, name)
+	add := func(db string) {
+		if db != "*" && db != "" && !seen[db] {
+			seen[db] = true
+			out = append(out, db)
+		}
 	}
+	for name := range s.snapshot().dbs {
+		add(name)
+	}
+	s.poolsMu.Lock()
+	for k := range s.pools {
+		add(k.db)
+	}
+	s.poolsMu.Unlock()
 	sort.Strings(out)
 	return out
 }
 
-// Ready checks that a server of each configured database can be reached
-// (for "*", the databases with open pools).
+// Ready checks that a server of each database in Databases can be reached.
 func (s *Server) Ready(ctx context.Context) map[string]error {
 	out := map[string]error{}
-	names := s.Databases()
-	s.poolsMu.Lock()
-	for k := range s.pools {
-		names = append(names, k.db)
-	}
-	s.poolsMu.Unlock()
-	for _, db := range names {
-		if db == "*" {
-			continue
-		}
-		if _, done := out[db]; done {
-			continue
-		}
+	for _, db := range s.Databases() {
 		c, err := s.DialDatabase(ctx, db)
 		if err == nil {
 			c.Close(ctx)
