@@ -227,7 +227,6 @@ func TestFindingIdleInTransaction(t *testing.T) {
 	e.checkRecommended(d)
 
 	t.Run("sluice server states", func(t *testing.T) {
-		bugSkip(t, "BUG: proxy reports a server linked to a client as state \"active\" (proxy/serverconn.go:20, proxy/stats.go:110) while monitor.ServerStateActive means \"a query runs\" (monitor/source.go:52-71), so ServerStats.idleInTx() (monitor/source.go:69) is never true and pool.idle_in_transaction (monitor/analyze_pool.go:81) never fires (the pool-level servers_idle_in_tx count is right: proxy/stats.go:87 counts by tx status). Fix: in proxy serverStats report a distinct state (e.g. \"idle\" or \"linked\") when the linked client is not in clientActive (lead to fix)")
 		f := e.waitFinding(monitor.KindPoolIdleInTx, func(f monitor.Finding) bool { return f.Subject == e.db+"/"+e.pg.User }, findingTimeout, nil)
 		if !strings.Contains(f.Evidence.Summary, "idle in transaction") || f.Recommendation == "" {
 			t.Errorf("pool.idle_in_transaction: %+v", f)
@@ -260,7 +259,6 @@ func TestFindingIdleInTransaction(t *testing.T) {
 // only through the "*" entry (the sample config's only entry).
 func TestFindingDatabaseWildcard(t *testing.T) {
 	t.Parallel()
-	bugSkip(t, "BUG: monitor/analyze_db.go:35 skips the \"*\" entry, so with the sample config (databases: [{name: \"*\"}]) no pg_stat_* poll ever runs: no database.* findings at all. Fix: poll the databases that have pools (Snapshot().Pools) when the config has a wildcard (lead to fix)")
 	e := startYAML(t, tableT, func(b string) string { return b + fastMonitor })
 	c := e.connect(pgx.QueryExecModeSimpleProtocol)
 	ctx := context.Background()
