@@ -71,11 +71,11 @@ func cacheStage(s *session, r *request) (bool, error) {
 		s.scratch = out[:0]
 		s.pending = s.pending[:s.lastFrame]
 		s.setState(clientIdle)
-		s.writeClient(out)
 		r.cacheHit, r.rows = true, countRows(res.Payload)
-		for _, c := range completionStages {
+		for _, c := range completionStages { // counted before the client can go on
 			c.run(s, r)
 		}
+		s.writeClient(out)
 		s.recycleLocal(r)
 		return true, nil
 	}

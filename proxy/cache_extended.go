@@ -169,11 +169,11 @@ func (s *session) answerBatch(units []unit, r *request) {
 	s.pending = s.pending[:0]
 	s.execLimits = s.execLimits[:0]
 	s.setState(clientIdle)
-	s.writeClient(out)
 	r.cacheHit = true
-	for _, c := range completionStages {
+	for _, c := range completionStages { // counted before the client can go on
 		c.run(s, r)
 	}
+	s.writeClient(out)
 	s.recycleLocal(r)
 }
 
