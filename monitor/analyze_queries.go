@@ -70,6 +70,14 @@ func queryFindings(s Settings, rows []fpWindow, now time.Time) []Finding {
 				"per_second": perSec, "mean_ms": ms(r.windowMean()), "query": r.normalized}
 			f.Recommendation = fmt.Sprintf("Serve it from the result cache with a TTL the application tolerates (writes to its tables invalidate it): add to rules: - {name: cache-%s, match: {fingerprint: %q, database: [%s]}, cache: {ttl: 30s}}",
 				fpHex(r.fp), fpHex(r.fp), r.database)
+			if len(r.rules) > 0 {
+				// Already under a rule: its keys (parameters) just don't
+				// repeat within the TTL, or writes invalidate it first.
+				f.Title = "Cached read never hits: its keys don't repeat within the TTL"
+				f.Severity = SeverityInfo
+				f.Evidence.Values["rules"] = r.rules
+				f.Recommendation = fmt.Sprintf("Rules %v already cache it, but no execution was served from the cache: the parameters differ every time, or writes to its tables invalidate it first. Raise the TTL if the same keys come back later, or drop the cache action to save the fill work.", r.rules)
+			}
 			f.Score = float64(r.window.ns) / 1e9
 			out = append(out, f)
 		}

@@ -16,6 +16,7 @@ type fpWindow struct {
 	p95                  float64
 	calls                uint64
 	lastSeen             time.Time
+	rules                []string // rules applied to it (read-only copy)
 }
 
 func (w *fpWindow) windowMean() float64 {
@@ -70,7 +71,8 @@ func (t *fpTable) roll(now time.Time, windowTicks int) []fpWindow {
 				}
 				w := fpWindow{fp: e.fp, database: e.database, normalized: e.normalized,
 					example: e.example, tick: d, baseline: e.ewma, baselineTicks: e.ewmaTicks,
-					maxRows: e.maxRows, calls: e.calls, lastSeen: e.lastSeen, p95: e.sk.Quantile(0.95)}
+					maxRows: e.maxRows, calls: e.calls, lastSeen: e.lastSeen, p95: e.sk.Quantile(0.95),
+					rules: e.rules}
 				for k := 0; k < windowTicks && k < n; k++ {
 					w.window.add(e.ticks[(e.tickPos-k+n)%n])
 				}

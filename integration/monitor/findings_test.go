@@ -405,7 +405,6 @@ CREATE FUNCTION slow_fn(x int) RETURNS int LANGUAGE sql AS $$ SELECT x FROM (SEL
 // rule it already has.
 func TestFindingUncachedReadAlreadyRuled(t *testing.T) {
 	t.Parallel()
-	bugSkip(t, "BUG: monitor/analyze_queries.go:60 fires queries.uncached_read on lookups>=min && hits==0 without looking at the fingerprint's rules, so a statement already cached by a rule whose parameters never repeat within the TTL is told to \"add to rules: - {name: cache-…}\" — a rule it already has. Fix: when the fingerprint already has a cache rule, say the keys do not repeat (lower severity, suggest a longer TTL or dropping the rule) instead of suggesting the rule (lead/monitor to fix)")
 	e := startYAML(t, tableT, func(b string) string {
 		return b + fastMonitor + "rules:\n  - {name: cache-t, match: {relations_any: [t]}, cache: {ttl: 60s}}\n"
 	})
