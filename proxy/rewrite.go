@@ -95,7 +95,8 @@ func (s *session) rewriteParse() {
 	if end == len(rest) {
 		return
 	}
-	d := eng.Process(string(rest[:end]), s.rsess)
+	orig := string(rest[:end])
+	d := eng.Process(orig, s.rsess)
 	if d.Log {
 		s.log.Info().EmbedObject(d).Msg("rule matched")
 	}
@@ -124,7 +125,7 @@ func (s *session) rewriteParse() {
 		s.pending = s.pending[:start]
 		s.pending = appendParse(s.pending, name, append(append([]byte(d.SQL), 0), types...))
 	}
-	f := stmtFacts{d: d}
+	f := stmtFacts{d: d, orig: orig, eng: eng}
 	if t := rest[end+1:]; len(t) > 2 {
 		f.types = string(t)
 	}
@@ -175,6 +176,25 @@ func appendRaiseMark(dst []byte, code, msg string) []byte {
 type stmtFacts struct {
 	d     *rewrite.Decision
 	types string // the Parse's parameter type section, when any
+	orig  string // the client's text, to re-run rules after a reload
+	eng   *rewrite.Engine
+}
+
+// current re-runs the rules on a statement prepared before a reload, so a
+// new cache, limit or log rule reaches it. A rule that would now rewrite
+// its text can't (the server has the old text prepared): such a decision
+// is kept as it was until the client prepares the statement again.
+func (s *session) current(name string, f stmtFacts) stmtFacts {
+	eng := s.srv.snapshot().rewrite
+	if eng == nil || f.eng == eng || f.eng == nil {
+		return f
+	}
+	f.eng = eng
+	if d := eng.Process(f.orig, s.rsess); d.SQL == f.d.SQL {
+		f.d = d
+	}
+	s.stmtDec[name] = f
+	return f
 }
 
 // callsFunctions: a user function among them may write (see

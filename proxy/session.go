@@ -475,6 +475,9 @@ func (s *session) noteBind(b []byte) {
 	}
 	stmt, _, _ := cstring(rest)
 	f, ok := s.stmtDec[stmt]
+	if ok {
+		f = s.current(stmt, f)
+	}
 	if ok && s.batchDec == nil {
 		s.batchDec = f.d
 	}

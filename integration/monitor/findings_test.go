@@ -345,7 +345,6 @@ func TestFindingUncachedRead(t *testing.T) {
 	stop()
 
 	t.Run("statement prepared before the reload", func(t *testing.T) {
-		bugSkip(t, "BUG: proxy/rewrite.go:80-130 (rewriteParse) stores the rule decision per prepared statement at Parse (s.stmtDec); Executes of a statement prepared before a reload keep the old decision, so a cache (or max_rows/block) rule added by SIGHUP or POST /api/v1/reload never applies to long-lived pooled connections with prepared statements (pgx's default). Fix: keep the engine generation in stmtFacts and re-run eng.Process at Bind/Execute when it changed (a rewritten SQL still needs a re-Parse) (lead to fix)")
 		next = e.yaml // without the rule
 		if r := e.request("POST", "/api/v1/reload", nil); r.code != 200 {
 			t.Fatalf("reload: %d %s", r.code, r.body)
