@@ -357,13 +357,3 @@ func startNamed(t *testing.T, setup string, f func(base string) string) *env {
 	inst := sluicetest.Start(t, y)
 	return &env{t: t, pg: pg, db: db, inst: inst, yaml: y}
 }
-
-// bugSkip skips a test blocked by a known bug (the message says where and
-// why) unless SLUICE_RUN_BUG_SKIPS=1, which runs it to see whether the
-// bug is still there.
-func bugSkip(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("SLUICE_RUN_BUG_SKIPS") != "1" {
-		t.Skip(msg)
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
 const maxRowsSetup = `CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 50);`
@@ -116,7 +117,7 @@ rules:
 func TestMaxRowsPsql(t *testing.T) {
 	psql, err := exec.LookPath("psql")
 	if err != nil {
-		t.Skip("psql not installed")
+		testenv.Missing(t, "psql not installed: apt-get install postgresql-client-15")
 	}
 	t.Parallel()
 	e := start(t, "transaction", maxRowsSetup, maxRowsRules)

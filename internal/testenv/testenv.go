@@ -62,3 +62,13 @@ func RedisBin(t testing.TB) string {
 	t.Helper()
 	return need(t, "SLUICE_TEST_REDIS_BIN")
 }
+
+// Missing skips a test whose program or server is absent, naming what to
+// install, or fails it under SLUICE_TEST_REQUIRED=1.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("SLUICE_TEST_REQUIRED") == "1" {
+		t.Fatalf("%s (SLUICE_TEST_REQUIRED=1: a missing program is a failure)", what)
+	}
+	t.Skip(what)
+}

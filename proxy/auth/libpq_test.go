@@ -19,7 +19,7 @@ func TestLibpqClient(t *testing.T) {
 	psql := filepath.Join(pg.Bin, "psql")
 	if _, err := os.Stat(psql); err != nil {
 		if psql, err = exec.LookPath("psql"); err != nil {
-			t.Skip("psql not found (SLUICE_TEST_PGBIN)")
+			testenv.Missing(t, "psql not found on PATH or in SLUICE_TEST_PGBIN")
 		}
 	}
 	const pw = "s3cret \u00e4"
