@@ -42,10 +42,7 @@ func cacheStage(s *session, r *request) (bool, error) {
 	}
 	st := d.Statements[0]
 	if !cacheableKind(st) {
-		if st.Locking && st.ParseError == "" {
-			// Counted under its reason, like every refusal.
-			c.Check(s.ctx(), resultcache.Query{Database: s.db, Kind: st.Kind, Single: true, ReadOnly: st.ReadOnly, Locking: true})
-		}
+		s.countLocking(c, st)
 		return false, nil
 	}
 	if !s.idleLocal() {
@@ -95,6 +92,14 @@ func cacheableKind(st *rewrite.Statement) bool {
 		return true
 	}
 	return false
+}
+
+// countLocking counts a locking SELECT, refused by cacheableKind before
+// Check, under its reason, like every refusal.
+func (s *session) countLocking(c *resultcache.Cache, st *rewrite.Statement) {
+	if st.Locking && st.ParseError == "" {
+		c.Check(s.ctx(), resultcache.Query{Database: s.db, Kind: st.Kind, Single: true, ReadOnly: st.ReadOnly, Locking: true})
+	}
 }
 
 // cacheRequest checks eligibility against the catalogs and derives the

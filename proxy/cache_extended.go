@@ -88,6 +88,9 @@ func extendedCacheStage(s *session, r *request, c *resultcache.Cache) (bool, err
 		u := &units[i]
 		d := u.facts.d
 		if d == nil || len(d.Statements) != 1 || d.Block != nil || d.Cache.Off || !cacheableKind(d.Statements[0]) {
+			if d != nil && len(d.Statements) == 1 && d.Block == nil && !d.Cache.Off {
+				s.countLocking(c, d.Statements[0])
+			}
 			abandonUnits(units[:i])
 			return false, nil
 		}

@@ -78,10 +78,12 @@ func (c *Cache) check(ctx context.Context, q *Query) (string, []RelID) {
 	switch {
 	case !q.Single:
 		return ReasonMultiStatement, nil
+	case q.Locking && eligibleKind(q.Kind):
+		// Before ReadOnly: the analyzer counts a locking SELECT as not
+		// read-only (it takes row locks), and "locking" is what it is.
+		return ReasonLocking, nil
 	case !q.ReadOnly || !eligibleKind(q.Kind):
 		return ReasonNotSelect, nil
-	case q.Locking:
-		return ReasonLocking, nil
 	case q.InTransaction:
 		return ReasonInTransaction, nil
 	}

@@ -130,6 +130,16 @@ func TestCheckAgainstCatalog(t *testing.T) {
 		{"qualified with temp objects", func() Query { q := sel(rel("public", "items")); q.TempObjects = true; return q }(), "", []string{"items"}},
 		{"in transaction", func() Query { q := sel(rel("", "items")); q.InTransaction = true; return q }(), ReasonInTransaction, nil},
 		{"locking", func() Query { q := sel(rel("", "items")); q.Locking = true; return q }(), ReasonLocking, nil},
+		{"locking, not read-only as the analyzer says", func() Query {
+			q := sel(rel("", "items"))
+			q.Locking, q.ReadOnly = true, false
+			return q
+		}(), ReasonLocking, nil},
+		{"insert with a locking select", func() Query {
+			q := sel(rel("", "items"))
+			q.Kind, q.Locking, q.ReadOnly = "insert", true, false
+			return q
+		}(), ReasonNotSelect, nil},
 		{"multi statement", func() Query { q := sel(rel("", "items")); q.Single = false; return q }(), ReasonMultiStatement, nil},
 		{"insert", func() Query { q := sel(rel("", "items")); q.Kind = "insert"; q.ReadOnly = false; return q }(), ReasonNotSelect, nil},
 		{"values", func() Query { q := sel(nil); q.Kind = "VALUES"; return q }(), "", nil},
