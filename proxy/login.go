@@ -160,8 +160,7 @@ func (s *session) finishLogin(out []byte, params map[string]string, sc *serverCo
 	}
 	s.mu.Lock()
 	s.server = sc
-	s.pumpDone = make(chan struct{})
-	go s.pump(sc, s.pumpDone)
+	s.pumpDone = sc.link(s)
 	s.mu.Unlock()
 	return nil
 }

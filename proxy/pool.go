@@ -52,9 +52,13 @@ type pool struct {
 	onWait         func(time.Duration)
 }
 
+// waiter is a client queued for a server. A session keeps one for all its
+// waits (the channel is always drained when a wait ends), so queueing costs
+// no allocation on the request path.
 type waiter struct {
 	ch    chan *serverConn // nil value: a slot freed up, try again
 	since time.Time
+	timer *time.Timer // query_wait_timeout, reused across waits
 }
 
 func newPool(key poolKey, s *poolSettings) *pool {
@@ -72,7 +76,7 @@ func (p *pool) errWait(d time.Duration) *pgError {
 // checkout returns a server for exclusive use; the caller must give it back
 // with checkin or discard on every path.
 func (p *pool) checkout(ctx context.Context) (*serverConn, error) {
-	return p.checkoutCancel(ctx, nil)
+	return p.checkoutCancel(ctx, nil, nil)
 }
 
 // errWaitCanceled is what a client that cancelled while waiting for a
@@ -80,15 +84,16 @@ func (p *pool) checkout(ctx context.Context) (*serverConn, error) {
 var errWaitCanceled = &pgError{Severity: "ERROR", Code: codeQueryCanceled, Message: "canceling statement due to user request"}
 
 // checkoutCancel is checkout that also gives up when cancel fires (a
-// CancelRequest for a client still waiting for a server).
-func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}) (*serverConn, error) {
+// CancelRequest for a client still waiting for a server). w, when not nil,
+// is the caller's reusable waiter.
+func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *waiter) (*serverConn, error) {
 	s := p.settings.Load()
 	start := time.Now()
 	deadline := start.Add(s.waitTimeout)
-	var timer *time.Timer
+	armed := false
 	defer func() {
-		if timer != nil {
-			timer.Stop()
+		if armed {
+			w.timer.Stop()
 		}
 	}()
 	for {
@@ -124,16 +129,25 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}) (*ser
 			p.noteWait(start)
 			return sc, nil
 		}
-		w := &waiter{ch: make(chan *serverConn, 1), since: start}
+		if w == nil {
+			w = &waiter{}
+		}
+		if w.ch == nil {
+			w.ch = make(chan *serverConn, 1)
+		}
+		w.since = start
 		p.waiters = append(p.waiters, w)
 		p.mu.Unlock()
 
+		// Timers since Go 1.23 deliver no stale tick after Stop or Reset,
+		// so one timer serves every wait.
 		remaining := time.Until(deadline)
-		if timer == nil {
-			timer = time.NewTimer(remaining)
+		if w.timer == nil {
+			w.timer = time.NewTimer(remaining)
 		} else {
-			timer.Reset(remaining)
+			w.timer.Reset(remaining)
 		}
+		armed = true
 		select {
 		case sc := <-w.ch:
 			if sc == nil {
@@ -141,7 +155,7 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}) (*ser
 			}
 			p.noteWait(start)
 			return sc, nil
-		case <-timer.C:
+		case <-w.timer.C:
 			if sc := p.cancelWait(w); sc != nil {
 				p.noteWait(start)
 				return sc, nil

@@ -229,7 +229,8 @@ func appendNamed(dst []byte, typ, kind byte, name string) []byte {
 // isResetAll reports whether a simple Query is DISCARD ALL or DEALLOCATE
 // [PREPARE] ALL, which drop every prepared statement of the session.
 func isResetAll(q []byte) bool {
-	w := fields(q, 3)
+	var buf [3][]byte
+	w := fields(buf[:0], q, 3)
 	switch {
 	case len(w) >= 2 && eqFold(w[0], "discard") && eqFold(w[1], "all"):
 		return true
@@ -248,9 +249,8 @@ func isResetAllTag(b []byte) bool {
 	return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL"
 }
 
-// fields splits the first n words of q (letters only, ';' ends).
-func fields(q []byte, n int) [][]byte {
-	var out [][]byte
+// fields appends the first n words of q to out (letters only, ';' ends).
+func fields(out [][]byte, q []byte, n int) [][]byte {
 	i := 0
 	for len(out) < n && i < len(q) {
 		for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {

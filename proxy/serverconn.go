@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +55,48 @@ type serverConn struct {
 	unnamedBy, unnamedSeq uint64
 
 	wbuf []byte
+
+	// links hands the server's relay goroutine (relayLoop) the client it
+	// serves next; one goroutine per server for its whole life, so a
+	// transaction costs no goroutine start and no stack growth.
+	links    chan relayLink
+	stopOnce sync.Once
+}
+
+// relayLink is one client's turn on a server: pump runs until the server
+// is released or the relay is stopped, then closes done.
+type relayLink struct {
+	s    *session
+	done chan struct{}
+}
+
+// relayLoop runs pump for each client linked to the server until the
+// server closes.
+func (sc *serverConn) relayLoop() {
+	for l := range sc.links {
+		sc.pumpSafe(l)
+	}
+}
+
+// pumpSafe runs one client's pump; a panic there ends only this server
+// (its client then sees the server fail), never the process.
+func (sc *serverConn) pumpSafe(l relayLink) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicsTotal.Inc()
+			l.s.log.Error().Interface("panic", r).Msg("BUG: relay panicked")
+			sc.conn.Close()
+		}
+	}()
+	l.s.pump(sc, l.done)
+}
+
+// link starts relaying sc's replies to s; the caller holds sc exclusively
+// (checked out), so the loop is idle and the send never blocks.
+func (sc *serverConn) link(s *session) chan struct{} {
+	done := make(chan struct{})
+	sc.links <- relayLink{s: s, done: done}
+	return done
 }
 
 // dialServer opens a backend with pgconn (TLS, SCRAM/md5/password) and
@@ -82,12 +125,14 @@ func dialServer(ctx context.Context, t target, maxMsg int) (*serverConn, error) 
 		created:  time.Now(),
 		reported: map[string]string{},
 		applied:  map[string]string{},
+		links:    make(chan relayLink, 1),
 	}
 	for k, v := range hc.ParameterStatuses {
 		sc.reported[strings.ToLower(k)] = v
 	}
 	sc.txStatus.Store(uint32(hc.TxStatus))
 	sc.setState(serverIdle)
+	go sc.relayLoop()
 	return sc, nil
 }
 
@@ -96,7 +141,12 @@ func (sc *serverConn) setState(s serverState) {
 	sc.since.Store(time.Now().UnixNano())
 }
 
-func (sc *serverConn) close() { sc.conn.Close() }
+// close closes the socket and ends the relay goroutine. Only a server no
+// client holds is closed, so no link races with it.
+func (sc *serverConn) close() {
+	sc.conn.Close()
+	sc.stopOnce.Do(func() { close(sc.links) })
+}
 
 // roundTrip sends a simple Query and reads up to ReadyForQuery, outside any
 // client's stream (health checks, resets, settings). It returns the

@@ -63,6 +63,7 @@ type session struct {
 	// cancelWait takes a CancelRequest that arrives while the client waits
 	// for a server.
 	cancelWait chan struct{}
+	wait       waiter // reused for every wait for a server
 
 	mu          sync.Mutex
 	server      *serverConn
@@ -308,7 +309,7 @@ func (s *session) send(r *request) error {
 	if sc == nil {
 		s.mu.Unlock()
 		s.setState(clientWaiting)
-		got, err := s.pool.checkoutCancel(context.Background(), s.cancelWait)
+		got, err := s.pool.checkoutCancel(context.Background(), s.cancelWait, &s.wait)
 		if err != nil {
 			s.requestFailed(r, err)
 			return nil
@@ -323,8 +324,7 @@ func (s *session) send(r *request) error {
 			ir.internal = true
 			s.push(entry{op: 'Q', req: ir})
 		}
-		s.pumpDone = make(chan struct{})
-		go s.pump(sc, s.pumpDone)
+		s.pumpDone = sc.link(s)
 	} else {
 		s.wbuf = s.wbuf[:0]
 	}

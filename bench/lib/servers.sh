@@ -207,9 +207,9 @@ probe_pprof_config() {
 probe_pprof_endpoint() {
   [ -n "${ADMIN_PORT:-}" ] || return 0
   local base=http://127.0.0.1:$ADMIN_PORT/debug/pprof
-  if curl -sf -o /dev/null "$base/"; then
+  if curl -sf -o /dev/null "$base/goroutine?debug=1"; then
     PPROF_URL=$base
   else
-    PPROF_NOTE="not captured: Sluice's admin port (127.0.0.1:$ADMIN_PORT) does not serve /debug/pprof/"
+    PPROF_NOTE="not captured: Sluice's admin port (127.0.0.1:$ADMIN_PORT) does not serve /debug/pprof/goroutine"
   fi
 }
