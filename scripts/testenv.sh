@@ -34,6 +34,15 @@ install() {
     apt-get update -qq
     apt-get install -y -qq postgresql-$PGVER postgresql-client-$PGVER postgresql-$PGVER-hypopg redis-server >/dev/null
   fi
+  # The dashboard's browser test (monitor/) runs in Debian's Chromium; it
+  # fails under `make test` without it, so install it when apt can.
+  if ! command -v chromium >/dev/null && [ -z "${SLUICE_CHROMIUM:-}" ] && [ "$(id -u)" = 0 ]; then
+    echo "testenv: installing chromium with apt-get (dashboard browser test)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } ||
+      echo "testenv: chromium could not be installed; the dashboard browser test will fail" >&2
+  fi
 }
 
 as_pg() {
