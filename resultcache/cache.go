@@ -154,12 +154,13 @@ func (c *Cache) Close() error {
 // Config returns the configuration the cache runs with.
 func (c *Cache) Config() Config { return c.cfg }
 
-// housekeeping runs the breaker probe, catalog refresh and gauges.
+// housekeeping runs the breaker probe, catalog refresh, expiry of
+// in-flight marks and gauges.
 func (c *Cache) housekeeping() {
 	defer c.wg.Done()
 	tick := time.NewTicker(min(250*time.Millisecond, c.cfg.Redis.Breaker.Cooldown/2))
 	defer tick.Stop()
-	lastCatalog := time.Now()
+	lastCatalog, lastPrune := time.Now(), time.Now()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -168,6 +169,10 @@ func (c *Cache) housekeeping() {
 		}
 		metricL1Bytes.Set(float64(c.l1.WeightedSize()))
 		c.vers.expireRemote(time.Now())
+		if time.Since(lastPrune) >= min(c.cfg.WriteLease, time.Minute) {
+			lastPrune = time.Now()
+			c.pruneLive()
+		}
 		if c.rdb != nil && c.brk.probeDue() {
 			c.brk.probeDone(c.probe())
 		}

@@ -279,3 +279,20 @@ func TestWriteMarksReconcileAndReplay(t *testing.T) {
 		t.Fatal("marks hash left behind after every write ended")
 	}
 }
+
+// A write whose Done never comes is not kept for replay past write_lease.
+func TestAbandonedWriteForgotten(t *testing.T) {
+	a := redisCache(t, testenv.RedisAddr(t), uniquePrefix(t), func(c *Config) { c.WriteLease = 100 * time.Millisecond })
+	a.BeginWriteIDs(ctx, "app", []RelID{90})
+	a.liveMu.Lock()
+	n := len(a.live)
+	a.liveMu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d writes tracked after a begin, want 1", n)
+	}
+	waitFor(t, "the abandoned write to be forgotten", func() bool {
+		a.liveMu.Lock()
+		defer a.liveMu.Unlock()
+		return len(a.live) == 0
+	})
+}

@@ -159,6 +159,23 @@ func (c *Cache) untrackWrite(w *Write) {
 	c.liveMu.Unlock()
 }
 
+// pruneLive forgets writes begun more than write_lease ago (their marks
+// have expired everywhere, and a Done that never came must not keep them
+// forever) and returns the others.
+func (c *Cache) pruneLive() []*Write {
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	ws := make([]*Write, 0, len(c.live))
+	for id, w := range c.live {
+		if time.Since(w.began) > c.cfg.WriteLease {
+			delete(c.live, id)
+			continue
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
+
 // replayWrites runs in the breaker probe, before the cache is used again:
 // every write whose end Redis missed gets its end applied and published now
 // (its mark goes, other instances release it), and every write still in
@@ -168,16 +185,7 @@ func (c *Cache) untrackWrite(w *Write) {
 // nothing but versions. Writes older than write_lease are dropped: their
 // marks have expired everywhere.
 func (c *Cache) replayWrites(ctx context.Context) (int, error) {
-	c.liveMu.Lock()
-	ws := make([]*Write, 0, len(c.live))
-	for id, w := range c.live {
-		if time.Since(w.began) > c.cfg.WriteLease {
-			delete(c.live, id)
-			continue
-		}
-		ws = append(ws, w)
-	}
-	c.liveMu.Unlock()
+	ws := c.pruneLive()
 	for _, w := range ws {
 		done := w.done.Load()
 		if _, err := c.l2WriteEdge(ctx, w, !done, 0); err != nil {
