@@ -55,6 +55,10 @@ type Cache struct {
 	acks acks
 	ackq chan ackReq
 
+	wids   atomic.Uint64 // writes begun (Write.id)
+	liveMu sync.Mutex
+	live   map[uint64]*Write // writes whose end Redis does not have yet
+
 	fillq    chan *l2Fill
 	catalogs *catalogs
 	auto     *autoCounter
@@ -87,6 +91,7 @@ func New(cfg Config, deps Deps) (*Cache, error) {
 		fillq:   make(chan *l2Fill, cfg.FillQueue),
 		ackq:    make(chan ackReq, 1024),
 		acks:    acks{m: make(map[uint64]*ackWait)},
+		live:    make(map[uint64]*Write),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
@@ -149,12 +154,13 @@ func (c *Cache) Close() error {
 // Config returns the configuration the cache runs with.
 func (c *Cache) Config() Config { return c.cfg }
 
-// housekeeping runs the breaker probe, catalog refresh and gauges.
+// housekeeping runs the breaker probe, catalog refresh, expiry of
+// in-flight marks and gauges.
 func (c *Cache) housekeeping() {
 	defer c.wg.Done()
 	tick := time.NewTicker(min(250*time.Millisecond, c.cfg.Redis.Breaker.Cooldown/2))
 	defer tick.Stop()
-	lastCatalog := time.Now()
+	lastCatalog, lastPrune := time.Now(), time.Now()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -162,6 +168,11 @@ func (c *Cache) housekeeping() {
 		case <-tick.C:
 		}
 		metricL1Bytes.Set(float64(c.l1.WeightedSize()))
+		c.vers.expireRemote(time.Now())
+		if time.Since(lastPrune) >= min(c.cfg.WriteLease, time.Minute) {
+			lastPrune = time.Now()
+			c.pruneLive()
+		}
 		if c.rdb != nil && c.brk.probeDue() {
 			c.brk.probeDone(c.probe())
 		}
@@ -174,9 +185,12 @@ func (c *Cache) housekeeping() {
 
 // probe decides whether Redis is back, and before the cache is used again
 // replays what it missed: every database whose invalidation could not be
-// published gets a new epoch (all its L2 entries die) and a PUBLISH so other instances drop their L1; then this
-// instance's L1 and fills in flight are invalidated (global bump), since
-// it may itself have missed other instances' PUBLISHes.
+// published gets a new epoch (all its L2 entries die) and a PUBLISH so
+// other instances drop their L1; every write edge Redis missed is replayed
+// (replayWrites: an end lost in the outage releases the write's mark in
+// Redis and on the other instances); then this instance's L1 and fills in
+// flight are invalidated (global bump), since it may itself have missed
+// other instances' PUBLISHes.
 func (c *Cache) probe() bool {
 	ctx, cancel := context.WithTimeout(c.ctx, max(c.cfg.Redis.Timeout*50, time.Second))
 	defer cancel()
@@ -218,8 +232,14 @@ func (c *Cache) probe() bool {
 			return false
 		}
 	}
+	nw, err := c.replayWrites(ctx)
+	if err != nil {
+		restore()
+		c.redisFailed("probe", err)
+		return false
+	}
 	c.flushLocal()
-	c.log.Info().Int("replayed_databases", len(dbs)).Bool("replayed_all", all).Msg("redis back, cache resumed")
+	c.log.Info().Int("replayed_databases", len(dbs)).Bool("replayed_all", all).Int("replayed_writes", nw).Msg("redis back, cache resumed")
 	return true
 }
 

@@ -317,3 +317,40 @@ func TestWriteInFlightBlocksFills(t *testing.T) {
 		t.Fatal("an abandoned write blocks fills past write_lease")
 	}
 }
+
+// Remote marks are per write: a repeated begin or end changes nothing, a
+// sync replaces a database's marks, and a deadline ends a mark.
+func TestRemoteMarks(t *testing.T) {
+	far := time.Now().Add(time.Hour)
+	w1, w2, w3 := writeID{1, 1}, writeID{1, 2}, writeID{2, 1}
+	v := newVersions()
+	held := func(db string, id RelID) bool { return v.writing(db, []RelID{id}) }
+	v.beginRemote(w1, "app", []RelID{1, 2}, far)
+	v.beginRemote(w1, "app", []RelID{1, 2}, far) // the same write, again
+	v.beginRemote(w2, "app", []RelID{2}, far)
+	v.endRemote(w1)
+	if held("app", 1) || !held("app", 2) {
+		t.Fatal("one end must release w1 entirely and leave w2")
+	}
+	v.endRemote(w1) // again: no effect on w2
+	if !held("app", 2) {
+		t.Fatal("a repeated end released another write")
+	}
+	v.beginRemote(w3, "other", []RelID{dbRel}, far)
+	v.syncRemote("app", map[writeID]*remoteWrite{w1: {ids: []RelID{3}, deadline: far}})
+	if held("app", 2) || !held("app", 3) || !held("other", 9) {
+		t.Fatal("sync must replace app's marks (w2 gone, w1 back) and leave other's")
+	}
+	v.beginRemote(writeID{3, 1}, "app", []RelID{4}, time.Now().Add(-time.Second))
+	if held("app", 4) {
+		t.Fatal("a mark past its deadline holds fills")
+	}
+	v.expireRemote(time.Now())
+	if len(v.remote) != 2 || v.nwrites.Load() != 2 {
+		t.Fatalf("after expiry: %d remote writes, nwrites %d, want 2 and 2", len(v.remote), v.nwrites.Load())
+	}
+	v.unsure.Store(true)
+	if !held("none", 5) {
+		t.Fatal("unsure must hold every fill")
+	}
+}

@@ -105,6 +105,15 @@ func (cs *catalogs) refreshAll(ctx context.Context) {
 	}
 }
 
+// dbs adds every database with a catalog entry to into.
+func (cs *catalogs) dbs(into map[string]struct{}) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for db := range cs.m {
+		into[db] = struct{}{}
+	}
+}
+
 func (cs *catalogs) close() {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()

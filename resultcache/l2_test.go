@@ -219,3 +219,80 @@ func TestWriteInFlightBlocksL2(t *testing.T) {
 	waitFor(t, "b to see the end of the write", func() bool { return b.vers.get("app", 60) >= 2 })
 	fillAndWait(t, b, r, []byte("after"))
 }
+
+// In-flight marks are kept in Redis by write: a (re)subscribing instance
+// re-reads them (dropping a mark whose end it missed, adding one whose
+// begin it missed), and a replayed edge changes no count.
+func TestWriteMarksReconcileAndReplay(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	prefix := uniquePrefix(t)
+	a := redisCache(t, addr, prefix, nil)
+	b := redisCache(t, addr, prefix, nil)
+	held := func(id RelID) bool { return b.vers.writing("app", []RelID{id}) }
+
+	w := a.BeginWriteIDs(ctx, "app", []RelID{80})
+	waitFor(t, "b to hold fills of the write", func() bool { return held(80) })
+	// b missed a begin (gap in its subscription): reconcile adds it.
+	b.vers.endRemote(writeID{a.id, w.id})
+	if held(80) {
+		t.Fatal("mark still there after endRemote")
+	}
+	// b missed an end: a mark of a write Redis no longer has.
+	b.vers.beginRemote(writeID{sender: 1, id: 1}, "app", []RelID{81}, time.Now().Add(time.Hour))
+	if err := b.reconcileMarks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !held(80) {
+		t.Fatal("reconcile did not restore the mark of a write in flight")
+	}
+	if held(81) {
+		t.Fatal("reconcile kept a mark of a write Redis does not have")
+	}
+	w.Done(ctx)
+	waitFor(t, "b to release the write", func() bool { return !held(80) })
+
+	// Replayed edges are idempotent on the counts storeScript reads.
+	w2 := a.BeginWriteIDs(ctx, "app", []RelID{82})
+	w3 := a.BeginWriteIDs(ctx, "app", []RelID{82})
+	if _, err := a.l2WriteEdge(ctx, w2, true, 0); err != nil { // replayed begin
+		t.Fatal(err)
+	}
+	count := func() string { return a.rdb.HGet(ctx, a.keys.versions("app"), "w82").Val() }
+	if n := count(); n != "2" {
+		t.Fatalf("w82 = %s after two begins and a replayed begin, want 2", n)
+	}
+	w2.Done(ctx)
+	if _, err := a.l2WriteEdge(ctx, w2, false, 0); err != nil { // replayed end
+		t.Fatal(err)
+	}
+	if n := count(); n != "1" {
+		t.Fatalf("w82 = %s after a replayed end, want 1 (w3 still in flight)", n)
+	}
+	if !held(82) {
+		t.Fatal("b released relation 82 while w3 is in flight")
+	}
+	w3.Done(ctx)
+	if n := count(); n != "0" {
+		t.Fatalf("w82 = %s after every write ended, want 0", n)
+	}
+	if n, _ := a.rdb.Exists(ctx, a.keys.marks("app")).Result(); n != 0 {
+		t.Fatal("marks hash left behind after every write ended")
+	}
+}
+
+// A write whose Done never comes is not kept for replay past write_lease.
+func TestAbandonedWriteForgotten(t *testing.T) {
+	a := redisCache(t, testenv.RedisAddr(t), uniquePrefix(t), func(c *Config) { c.WriteLease = 100 * time.Millisecond })
+	a.BeginWriteIDs(ctx, "app", []RelID{90})
+	a.liveMu.Lock()
+	n := len(a.live)
+	a.liveMu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d writes tracked after a begin, want 1", n)
+	}
+	waitFor(t, "the abandoned write to be forgotten", func() bool {
+		a.liveMu.Lock()
+		defer a.liveMu.Unlock()
+		return len(a.live) == 0
+	})
+}

@@ -36,7 +36,7 @@ var (
 	}, []string{"source"})
 	metricRedisLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "sluice", Subsystem: "resultcache", Name: "redis_seconds",
-		Help:    "Latency of Redis operations, by op (lookup, store, invalidate, probe).",
+		Help:    "Latency of Redis operations, by op (lookup, store, invalidate, probe, marks).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
 	}, []string{"op"})
 	metricRedisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -148,3 +148,57 @@ func TestRedisHangs(t *testing.T) {
 		return res.Hit()
 	})
 }
+
+// A write through a began before Redis died and ended while it was down:
+// its end edge never reached Redis nor b. Once Redis is back, b must not
+// serve what the write made stale, and must fill again (L1 and L2) without
+// waiting for write_lease: a's probe replays the end, and b re-reads the
+// in-flight marks when it resubscribes.
+func TestLostWriteEndReleasedAfterOutage(t *testing.T) {
+	rd := startOwnRedis(t)
+	mut := func(c *Config) {
+		c.Redis.Timeout = 50 * time.Millisecond
+		c.Redis.Breaker = BreakerConfig{Failures: 2, Cooldown: 200 * time.Millisecond}
+	}
+	prefix := uniquePrefix(t)
+	a := redisCache(t, rd.addr(), prefix, mut)
+	b := redisCache(t, rd.addr(), prefix, mut)
+	r := req("select * from t", "app", 70)
+	fillAndWait(t, b, r, []byte("before"))
+
+	w := a.BeginWriteIDs(ctx, "app", []RelID{70})
+	waitFor(t, "b to hold fills of the write", func() bool { return b.vers.writing("app", []RelID{70}) })
+	rd.kill()
+	waitFor(t, "b to notice the subscription is gone", func() bool { return !b.pubsubLive.Load() })
+	w.Done(ctx) // lost: Redis is down
+	if a.brk.closed() {
+		t.Fatal("a's breaker still closed after a lost write end")
+	}
+
+	rd.start()
+	waitFor(t, "a's breaker to close", func() bool { return a.brk.closed() })
+	waitFor(t, "b to resubscribe", func() bool { return b.pubsubLive.Load() && b.brk.closed() })
+	if res := b.Lookup(ctx, r); res.Hit() {
+		t.Fatalf("stale %s hit on b after Redis returned", res.Level)
+	} else if res.Fill != nil {
+		res.Fill.Abandon()
+	}
+	waitFor(t, "b to fill again", func() bool {
+		res := b.Lookup(ctx, r)
+		if res.Hit() {
+			return string(res.Payload) == "after"
+		}
+		return res.Fill != nil && res.Fill.Store([]byte("after"), time.Minute)
+	})
+	// The old entry came back with Redis: only b's new fill may answer a.
+	waitFor(t, "b's fill to reach L2 (a gets it from there)", func() bool {
+		res := a.Lookup(ctx, r)
+		if res.Fill != nil {
+			res.Fill.Abandon()
+		}
+		if res.Hit() && string(res.Payload) != "after" {
+			t.Fatalf("a served %q (%s) after the write", res.Payload, res.Level)
+		}
+		return res.Level == "l2"
+	})
+}

@@ -13,6 +13,10 @@ import (
 // Invalidation messages on <prefix>:inv, binary:
 //
 //	u64 sender | kind | str db | u64 fingerprint | u64 seq | uvarint n | n × uvarint oid
+//
+// In write edges (msgWriteBegin, msgWriteEnd) the fingerprint field carries
+// the write's id on its sender (marks.go); seq 0 is a replayed edge, not
+// acknowledged.
 const (
 	msgRels        byte = 'r' // bump relations of db
 	msgDatabase    byte = 'd' // bump the whole database
@@ -83,7 +87,8 @@ func decodeMsg(b []byte) (invMsg, error) {
 // subscribeLoop applies other instances' invalidations to L1. L1 answers
 // only while subscribed (pubsubLive); each (re)subscription first
 // invalidates all of L1 and every fill in flight, since messages published
-// during the gap are lost. A connection that goes silent (no reply to a
+// during the gap are lost, and re-reads other instances' in-flight writes
+// from Redis (reconcileMarks), holding every fill until it has. A connection that goes silent (no reply to a
 // ping within pubsubSilence) is dropped and replaced: a half-open TCP
 // connection must not keep L1 serving while invalidations are lost.
 func (c *Cache) subscribeLoop() {
@@ -145,7 +150,15 @@ func (c *Cache) subscribeOnce() {
 		switch m := v.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
+				c.vers.unsure.Store(true)
 				c.flushLocal()
+				if err := c.reconcileMarks(c.ctx); err != nil {
+					if c.ctx.Err() == nil {
+						c.redisFailed("marks", err)
+					}
+					return // fills stay held; the next subscription retries
+				}
+				c.vers.unsure.Store(false)
 				c.pubsubLive.Store(true)
 			}
 		case *redis.Message:
@@ -176,7 +189,7 @@ func (c *Cache) applyMsg(b []byte) {
 	case msgWriteBegin:
 		// Hold fills before bumping: a fill that passed the version check
 		// must still see the write in flight.
-		c.vers.beginWrite(m.db, m.ids, c.cfg.WriteLease)
+		c.vers.beginRemote(writeID{m.sender, m.fp}, m.db, m.ids, time.Now().Add(c.cfg.WriteLease))
 		for _, id := range m.ids {
 			c.vers.bump(m.db, id)
 		}
@@ -185,7 +198,7 @@ func (c *Cache) applyMsg(b []byte) {
 		for _, id := range m.ids {
 			c.vers.bump(m.db, id)
 		}
-		c.vers.endWrite(m.db, m.ids)
+		c.vers.endRemote(writeID{m.sender, m.fp})
 		c.sendAck(m.sender, m.seq)
 	case msgAck:
 		if m.fp == c.id {

@@ -35,13 +35,23 @@ type versions struct {
 	mu     sync.RWMutex
 	m      map[verKey]*atomic.Uint64
 
-	wmu     sync.Mutex
-	writes  map[verKey]*inflight
+	wmu    sync.Mutex
+	writes map[verKey]*inflight // this instance's writes
+	// remote holds other instances' writes by identity, byRel indexes
+	// them per relation (see marks.go).
+	remote map[writeID]*remoteWrite
+	byRel  map[verKey]map[writeID]time.Time
+	// nwrites is len(writes) + len(byRel), for the lock-free common case.
 	nwrites atomic.Int64
+	// unsure is set while the remote marks are being re-read from Redis
+	// after a (re)subscription: until then any of them may be missing, so
+	// every fill is held.
+	unsure atomic.Bool
 }
 
 func newVersions() *versions {
-	return &versions{m: make(map[verKey]*atomic.Uint64), writes: make(map[verKey]*inflight)}
+	return &versions{m: make(map[verKey]*atomic.Uint64), writes: make(map[verKey]*inflight),
+		remote: make(map[writeID]*remoteWrite), byRel: make(map[verKey]map[writeID]time.Time)}
 }
 
 func (v *versions) get(db string, id RelID) uint64 {
@@ -125,7 +135,8 @@ func (s *stamp) sameRels(rels []RelID) bool {
 }
 
 // inflight counts the writes of this instance that were sent but not yet
-// committed or rolled back, per relation. While a relation has one, no fill
+// committed or rolled back, per relation. While a relation has one (or a
+// remote write of another instance holds it, see marks.go), no fill
 // depending on it is stored: between the commit in PostgreSQL and the bump
 // that follows it, a result read before the commit would still look valid.
 // deadline bounds a write whose end is never reported.
@@ -148,7 +159,7 @@ func (v *versions) beginWrite(db string, ids []RelID, lease time.Duration) {
 		w.n++
 		w.deadline = dl
 	}
-	v.nwrites.Store(int64(len(v.writes)))
+	v.countLocked()
 }
 
 func (v *versions) endWrite(db string, ids []RelID) {
@@ -162,12 +173,17 @@ func (v *versions) endWrite(db string, ids []RelID) {
 			}
 		}
 	}
-	v.nwrites.Store(int64(len(v.writes)))
+	v.countLocked()
 }
 
+func (v *versions) countLocked() { v.nwrites.Store(int64(len(v.writes) + len(v.byRel))) }
+
 // writing reports whether a write to db (whole) or to one of ids is in
-// flight on this instance.
+// flight on this instance or, as far as it knows, on another one.
 func (v *versions) writing(db string, ids []RelID) bool {
+	if v.unsure.Load() {
+		return true
+	}
 	if v.nwrites.Load() == 0 {
 		return false
 	}
@@ -175,8 +191,16 @@ func (v *versions) writing(db string, ids []RelID) bool {
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	live := func(id RelID) bool {
-		w := v.writes[verKey{db, id}]
-		return w != nil && now.Before(w.deadline)
+		k := verKey{db, id}
+		if w := v.writes[k]; w != nil && now.Before(w.deadline) {
+			return true
+		}
+		for _, dl := range v.byRel[k] {
+			if now.Before(dl) {
+				return true
+			}
+		}
+		return false
 	}
 	if live(dbRel) {
 		return true

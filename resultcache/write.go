@@ -3,6 +3,7 @@ package resultcache
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 // still look valid between the commit and the second bump.
 type Write struct {
 	c     *Cache
+	id    uint64 // with the instance's id, the write's identity (its mark in Redis)
 	db    string
 	ids   []RelID // dbRel alone for a whole-database write
 	whole bool
+	began time.Time
 	done  atomic.Bool
 }
 
@@ -40,7 +43,7 @@ func (c *Cache) BeginWrite(ctx context.Context, db, searchPath, user string, rel
 
 // BeginWriteIDs is BeginWrite for relations given by OID.
 func (c *Cache) BeginWriteIDs(ctx context.Context, db string, ids []RelID) *Write {
-	w := &Write{c: c, db: db, ids: append([]RelID(nil), ids...)}
+	w := &Write{c: c, id: c.wids.Add(1), db: db, ids: append([]RelID(nil), ids...), began: time.Now()}
 	c.writeEdge(ctx, w, true)
 	return w
 }
@@ -48,7 +51,7 @@ func (c *Cache) BeginWriteIDs(ctx context.Context, db string, ids []RelID) *Writ
 // BeginWriteDatabase is BeginWrite for a write whose targets are unknown:
 // a call of a volatile function or procedure, unattributed DDL.
 func (c *Cache) BeginWriteDatabase(ctx context.Context, db string) *Write {
-	w := &Write{c: c, db: db, ids: []RelID{dbRel}, whole: true}
+	w := &Write{c: c, id: c.wids.Add(1), db: db, ids: []RelID{dbRel}, whole: true, began: time.Now()}
 	c.writeEdge(ctx, w, true)
 	return w
 }
@@ -63,7 +66,9 @@ func (w *Write) Done(ctx context.Context) {
 }
 
 // writeEdge bumps and marks (begin) or bumps and unmarks (end) a write,
-// locally and in Redis with a PUBLISH, in one round trip.
+// locally and in Redis with a PUBLISH, in one round trip. The write stays
+// in c.live from its begin until Redis has its end: an edge Redis missed
+// is replayed by the breaker probe (replayWrites).
 func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 	if len(w.ids) == 0 {
 		return
@@ -81,36 +86,19 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 	if c.rdb == nil || c.closed.Load() {
 		return
 	}
+	if begin {
+		c.trackWrite(w)
+	}
 	if !c.brk.closed() {
 		c.markDirty(w.db)
 		return
 	}
-	kind := msgWriteEnd
-	if begin {
-		kind = msgWriteBegin
-	}
 	seq := c.seq.Add(1)
 	aw := c.registerAck(seq)
 	defer c.unregisterAck(seq)
-	msg := c.encodeMsgSeq(kind, w.db, 0, seq, w.ids)
-	args := make([]any, 0, len(w.ids)+3)
-	args = append(args, strconv.FormatUint(randUint64(), 10), c.cfg.WriteLease.Milliseconds())
-	if begin {
-		args = append(args, 1)
-	} else {
-		args = append(args, -1)
-	}
-	for _, id := range w.ids {
-		args = append(args, relField(id))
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.invalidateTimeout())
 	defer cancel()
-	start := time.Now()
-	pipe := c.rdb.Pipeline()
-	writeScript.Eval(ctx, pipe, []string{c.keys.versions(w.db)}, args...)
-	pub := c.publish(ctx, pipe, msg)
-	_, err := pipe.Exec(ctx)
-	metricRedisLatency.WithLabelValues("invalidate").Observe(time.Since(start).Seconds())
+	receivers, err := c.l2WriteEdge(ctx, w, begin, seq)
 	if err != nil {
 		metricRedisErrors.WithLabelValues("invalidate").Inc()
 		c.markDirty(w.db)
@@ -119,40 +107,148 @@ func (c *Cache) writeEdge(ctx context.Context, w *Write, begin bool) {
 		}
 		return
 	}
+	if !begin {
+		c.untrackWrite(w)
+	}
 	c.brk.success()
 	if !c.pubsubLive.Load() {
 		return // acknowledgements would arrive on our subscription
 	}
-	c.waitAcks(aw, int(pub.Val())-1) // our own subscription received it too
+	c.waitAcks(aw, int(receivers)-1) // our own subscription received it too
 }
 
-// writeScript is both edges of a write. KEYS: the version hash. ARGV: new
-// epoch, lease ms, +1 (begin) or -1 (end), fields ("0" = whole database,
-// which replaces the epoch instead of a version). In-flight writes of a
-// field f are counted in w<f>, with d<f> the deadline (Redis TIME, ms) of
-// the latest begin; a count whose deadline passed (an instance died
-// mid-write) is reset by the next begin.
+// l2WriteEdge runs writeScript for one edge and publishes it, in one round
+// trip; it returns PUBLISH's receiver count. seq 0 asks for no
+// acknowledgement (a replay).
+func (c *Cache) l2WriteEdge(ctx context.Context, w *Write, begin bool, seq uint64) (int64, error) {
+	kind := msgWriteEnd
+	delta := -1
+	if begin {
+		kind, delta = msgWriteBegin, 1
+	}
+	fields := make([]string, len(w.ids))
+	for i, id := range w.ids {
+		fields[i] = relField(id)
+	}
+	args := make([]any, 0, len(w.ids)+5)
+	args = append(args, strconv.FormatUint(randUint64(), 10), c.cfg.WriteLease.Milliseconds(), delta,
+		markField(writeID{c.id, w.id}), strings.Join(fields, ","))
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	start := time.Now()
+	pipe := c.rdb.Pipeline()
+	writeScript.Eval(ctx, pipe, []string{c.keys.versions(w.db), c.keys.marks(w.db)}, args...)
+	pub := c.publish(ctx, pipe, c.encodeMsgSeq(kind, w.db, w.id, seq, w.ids))
+	_, err := pipe.Exec(ctx)
+	metricRedisLatency.WithLabelValues("invalidate").Observe(time.Since(start).Seconds())
+	return pub.Val(), err
+}
+
+// trackWrite and untrackWrite keep c.live: this instance's writes whose
+// end Redis does not have yet.
+func (c *Cache) trackWrite(w *Write) {
+	c.liveMu.Lock()
+	c.live[w.id] = w
+	c.liveMu.Unlock()
+}
+
+func (c *Cache) untrackWrite(w *Write) {
+	c.liveMu.Lock()
+	delete(c.live, w.id)
+	c.liveMu.Unlock()
+}
+
+// pruneLive forgets writes begun more than write_lease ago (their marks
+// have expired everywhere, and a Done that never came must not keep them
+// forever) and returns the others.
+func (c *Cache) pruneLive() []*Write {
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	ws := make([]*Write, 0, len(c.live))
+	for id, w := range c.live {
+		if time.Since(w.began) > c.cfg.WriteLease {
+			delete(c.live, id)
+			continue
+		}
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// replayWrites runs in the breaker probe, before the cache is used again:
+// every write whose end Redis missed gets its end applied and published now
+// (its mark goes, other instances release it), and every write still in
+// flight gets its begin again, which restores its mark if Redis lost it and
+// is a no-op on the mark otherwise. Marks are keyed by the write, so a
+// replayed edge that Redis or another instance already had changes
+// nothing but versions. Writes older than write_lease are dropped: their
+// marks have expired everywhere.
+func (c *Cache) replayWrites(ctx context.Context) (int, error) {
+	ws := c.pruneLive()
+	for _, w := range ws {
+		done := w.done.Load()
+		if _, err := c.l2WriteEdge(ctx, w, !done, 0); err != nil {
+			return 0, err
+		}
+		if done {
+			c.untrackWrite(w)
+		}
+	}
+	return len(ws), nil
+}
+
+// writeScript is both edges of a write. KEYS: the version hash, the marks
+// hash. ARGV: new epoch, lease ms, +1 (begin) or -1 (end), the write's mark
+// field, its fields joined by ",", then the fields ("0" = whole database,
+// which replaces the epoch instead of a version).
+//
+// The mark (marks hash, field = writer:write, value = "<deadline ms>
+// <fields>") says the write is in flight; other instances re-read it after
+// a gap in their subscription (marks.go). In-flight writes of a field f are
+// also counted in w<f> of the version hash, with d<f> the deadline (Redis
+// TIME, ms) of the latest begin, for storeScript; a count whose deadline
+// passed (an instance died mid-write) is reset by the next begin. A begin
+// counts only if its mark is not there yet (live), an end only if it is:
+// replayed edges leave the counts alone, and an end whose begin Redis lost
+// does not take a count from another write.
 var writeScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local delta = tonumber(ARGV[3])
+local lease = tonumber(ARGV[2])
+local begin = tonumber(ARGV[3]) > 0
+local mark = redis.call('HGET', KEYS[2], ARGV[4])
+local live = mark ~= false and tonumber(string.match(mark, '^%d+') or '0') > now
+local count
+if begin then
+  count = not live
+  if count then
+    redis.call('HSET', KEYS[2], ARGV[4], (now + lease) .. ' ' .. ARGV[5])
+    if redis.call('PTTL', KEYS[2]) < lease then redis.call('PEXPIRE', KEYS[2], lease) end
+  end
+else
+  count = live
+  redis.call('HDEL', KEYS[2], ARGV[4])
+end
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1])
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   local f = ARGV[i]
   if f == '0' then
     redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
   else
     redis.call('HINCRBY', KEYS[1], f, 1)
   end
-  local n = tonumber(redis.call('HGET', KEYS[1], 'w' .. f) or '0')
-  local dl = tonumber(redis.call('HGET', KEYS[1], 'd' .. f) or '0')
-  if delta > 0 then
-    if dl <= now then n = 0 end
-    redis.call('HSET', KEYS[1], 'w' .. f, n + 1, 'd' .. f, now + tonumber(ARGV[2]))
-  else
-    n = n - 1
-    if n < 0 then n = 0 end
-    redis.call('HSET', KEYS[1], 'w' .. f, n)
+  if count then
+    local n = tonumber(redis.call('HGET', KEYS[1], 'w' .. f) or '0')
+    if begin then
+      local dl = tonumber(redis.call('HGET', KEYS[1], 'd' .. f) or '0')
+      if dl <= now then n = 0 end
+      redis.call('HSET', KEYS[1], 'w' .. f, n + 1, 'd' .. f, now + lease)
+    else
+      n = n - 1
+      if n < 0 then n = 0 end
+      redis.call('HSET', KEYS[1], 'w' .. f, n)
+    end
   end
 end
 return 1
