@@ -116,7 +116,10 @@ databases:
 func (s *setup) cacheYAML(mode, redis string, more ...string) string {
 	y := fmt.Sprintf("cache:\n  mode: %s\n  default_ttl: 60s\n", mode)
 	if redis != "" {
-		y += fmt.Sprintf("  redis: {addrs: [%q], key_prefix: %q, timeout: 200ms}\n", redis, s.prefix)
+		// ack_timeout well above the default: past it an instance may
+		// serve the old result for a moment (documented), and a loaded CI
+		// machine must not turn that allowance into a flaky stale read.
+		y += fmt.Sprintf("  redis: {addrs: [%q], key_prefix: %q, timeout: 200ms, ack_timeout: 2s}\n", redis, s.prefix)
 	}
 	for _, m := range more {
 		y += "  " + m + "\n"
