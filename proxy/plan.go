@@ -22,7 +22,7 @@ type entry struct {
 	act   byte
 	synth byte      // reply type Sluice sends for actSynth ('1' ParseComplete, '3' CloseComplete)
 	req   *request  // for Sync, Query, FunctionCall
-	stmt  *prepared // for Parse: undone if the Parse fails or is skipped
+	stmt  *prepared // for Parse (or Sluice's SQL PREPARE): undone if it fails or is skipped
 	sc    *serverConn
 	limit *rewrite.Decision // for Execute: the row limit that may truncate it
 	fill  *fillState        // for Describe/Execute of a unit being cached
@@ -98,7 +98,7 @@ func (s *session) undo(e *entry) {
 		e.sc.add(e.global)
 		return
 	}
-	if e.op == 'P' && e.stmt != nil {
+	if (e.op == 'P' || e.op == 'E') && e.stmt != nil { // 'E': an SQL PREPARE of ensure
 		if e.act != actSynth && e.sc != nil {
 			e.sc.forget(e.stmt.global)
 		}

@@ -19,6 +19,7 @@ type prepared struct {
 	name   string // the client's name
 	global string // the name on servers
 	parse  []byte // Parse body after the name: query, parameter types
+	sql    string // for an SQL PREPARE: its text after the name (sqlprepare.go)
 }
 
 // maxSharedNames bounds the server-wide name registry; past it new
@@ -158,9 +159,13 @@ func (s *session) ensure(sc *serverConn, st *prepared, out []byte) []byte {
 		return out
 	}
 	out = s.makeRoom(sc, out)
-	out = appendParse(out, st.global, st.parse)
+	if st.sql != "" {
+		out = s.appendSQLPrepare(sc, out, st.global, st.sql, st)
+	} else {
+		out = appendParse(out, st.global, st.parse)
+		s.push(entry{op: 'P', act: actSwallow, stmt: st, sc: sc})
+	}
 	sc.add(st.global)
-	s.push(entry{op: 'P', act: actSwallow, stmt: st, sc: sc})
 	return out
 }
 

@@ -117,6 +117,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 			if typ == 'C' && e.op == 'Q' {
 				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+				if e.req != nil && e.req.sqlQ != nil {
+					s.sqlComplete(e.req.sqlQ, body(frame))
+				}
 			}
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
@@ -135,6 +138,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 					post = appendTruncationNotice(post, e, stmtIdx, rsRows)
 				}
 				done := s.pop()
+				if typ == 'Z' && done.req != nil && done.req.sqlQ != nil {
+					s.sqlFinish(done.req.sqlQ)
+				}
 				if typ == 'Z' {
 					finished = done.req
 					release = s.requestDone(sc, frame[5])

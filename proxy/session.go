@@ -126,6 +126,7 @@ type request struct {
 	cacheHit      bool
 	fills         []*fillState        // extended-protocol units being cached
 	stateDecs     []*rewrite.Decision // statements with session effects (extended protocol)
+	sqlQ          *sqlQuery           // SQL PREPARE/EXECUTE/DEALLOCATE in a Query (sqlprepare.go)
 }
 
 // execLimit ties an Execute in pending (by offset) to the row limit of its
@@ -397,11 +398,12 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			s.unsynced = true
 			continue
 		case 'Q', 'F', 'S':
-			s.push(entry{op: typ, req: r})
-			s.unsynced = false
 			if typ == 'Q' && named {
-				s.noteSessionReset(body(frame))
+				frame, out = s.compileQuery(sc, r, frame, out)
+			} else {
+				s.push(entry{op: typ, req: r})
 			}
+			s.unsynced = false
 		case 'P', 'B', 'D', 'C':
 			s.unsynced = true
 			if typ == 'D' && len(s.execFills) > 0 {
@@ -499,7 +501,7 @@ func (s *session) noteExecute(b []byte) {
 		return
 	}
 	if hasState(d) {
-		if pe := s.sessionStateCheck(d); pe != nil {
+		if pe := s.sessionStateCheck(d, false); pe != nil {
 			s.pending = appendRaiseMark(s.pending[:s.lastFrame], pe.Code, pe.Message)
 			return
 		}
