@@ -30,6 +30,27 @@ type entry struct {
 	// name and the client's, to undo a skipped Close and to word errors
 	// with the client's name.
 	global, name string
+	// For the Bind that may be retried after a stale plan (retry.go).
+	retry uint32
+}
+
+// pushFront queues es before the head, for replies the server will send
+// first; the caller holds s.mu.
+func (s *session) pushFront(es ...entry) {
+	if s.planHead >= len(es) {
+		s.planHead -= len(es)
+		copy(s.plan[s.planHead:], es)
+	} else {
+		rest := s.plan[s.planHead:]
+		plan := make([]entry, 0, len(es)+len(rest)+8)
+		s.plan = append(append(plan, es...), rest...)
+		s.planHead = 0
+	}
+	for _, e := range es {
+		if e.op == 'S' || e.op == 'Q' || e.op == 'F' {
+			s.outstanding++
+		}
+	}
 }
 
 // completes reports whether a reply of type typ ends entry e's answer.

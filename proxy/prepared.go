@@ -87,6 +87,8 @@ func (sc *serverConn) forgetAll() {
 // The caller holds s.mu.
 func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []byte {
 	b := body(frame)
+	first := !s.retry.busy
+	s.retry.busy = true
 	switch typ {
 	case 'P':
 		name, rest, ok := cstring(b)
@@ -122,8 +124,9 @@ func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []by
 			return s.appendRaise(out, "26000", fmt.Sprintf("prepared statement %q does not exist", name))
 		}
 		out = s.ensure(sc, st, out)
+		retry := s.markBind(first, st, out)
 		out = appendBind(out, portal, st.global, rest)
-		s.push(entry{op: 'B', global: st.global, name: st.name})
+		s.push(entry{op: 'B', global: st.global, name: st.name, retry: retry})
 		return out
 	case 'D', 'C':
 		if len(b) < 2 || b[0] != 'S' {

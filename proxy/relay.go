@@ -128,6 +128,8 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 				frame = renameInError(frame, e.global, e.name)
 			}
 			switch {
+			case typ == 'E' && e.retry != 0 && s.retryStale(sc, e, frame):
+				relay, sqlstate = false, ""
 			case typ == 'E' && e.op != 'Q' && e.op != 'F' && e.op != 'S':
 				// PostgreSQL skips the rest of an extended batch up to Sync.
 				s.undo(e)

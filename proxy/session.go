@@ -95,6 +95,7 @@ type session struct {
 	// Session state in transaction mode (sessionstate.go).
 	startup     map[string]string // settings from the startup packet
 	pinned      bool              // keeps its server until it leaves
+	retry       retryState        // the batch a stale plan may retry (retry.go)
 	pendingSets []rewrite.StateChange
 	txFailed    bool
 
@@ -373,6 +374,7 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 	p := s.pending
 	off := 0
 	lim := s.execLimits
+	s.retry.pending = 0
 	for len(p) >= 5 {
 		typ := p[0]
 		n := int(binary.BigEndian.Uint32(p[1:5])) + 1
@@ -403,6 +405,9 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			} else {
 				s.push(entry{op: typ, req: r})
 			}
+			if named {
+				s.keepRetry(typ, out, frame)
+			}
 			s.unsynced = false
 		case 'P', 'B', 'D', 'C':
 			s.unsynced = true
@@ -422,6 +427,7 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			s.push(entry{op: typ})
 		case 'E':
 			s.unsynced = true
+			s.retry.busy = true
 			e := entry{op: typ}
 			if len(lim) > 0 && lim[0].off == at {
 				e.limit = lim[0].d
