@@ -75,6 +75,11 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.Counter.GetValue()
 }
 
+var stalePlanRetries = promauto.NewCounter(prometheus.CounterOpts{
+	Namespace: "sluice", Subsystem: "proxy", Name: "stale_plan_retries_total",
+	Help: "Batches sent again after 'cached plan must not change result type' (retry.go).",
+})
+
 var pinnedTotal = promauto.NewCounter(prometheus.CounterOpts{
 	Namespace: "sluice", Subsystem: "proxy", Name: "clients_pinned_total",
 	Help: "Transaction-mode clients pinned to their server by session state Sluice can't carry.",

@@ -22,7 +22,7 @@ type entry struct {
 	act   byte
 	synth byte      // reply type Sluice sends for actSynth ('1' ParseComplete, '3' CloseComplete)
 	req   *request  // for Sync, Query, FunctionCall
-	stmt  *prepared // for Parse: undone if the Parse fails or is skipped
+	stmt  *prepared // for Parse (or Sluice's SQL PREPARE): undone if it fails or is skipped
 	sc    *serverConn
 	limit *rewrite.Decision // for Execute: the row limit that may truncate it
 	fill  *fillState        // for Describe/Execute of a unit being cached
@@ -30,6 +30,27 @@ type entry struct {
 	// name and the client's, to undo a skipped Close and to word errors
 	// with the client's name.
 	global, name string
+	// For the Bind that may be retried after a stale plan (retry.go).
+	retry uint32
+}
+
+// pushFront queues es before the head, for replies the server will send
+// first; the caller holds s.mu.
+func (s *session) pushFront(es ...entry) {
+	if s.planHead >= len(es) {
+		s.planHead -= len(es)
+		copy(s.plan[s.planHead:], es)
+	} else {
+		rest := s.plan[s.planHead:]
+		plan := make([]entry, 0, len(es)+len(rest)+8)
+		s.plan = append(append(plan, es...), rest...)
+		s.planHead = 0
+	}
+	for _, e := range es {
+		if e.op == 'S' || e.op == 'Q' || e.op == 'F' {
+			s.outstanding++
+		}
+	}
 }
 
 // completes reports whether a reply of type typ ends entry e's answer.
@@ -98,7 +119,7 @@ func (s *session) undo(e *entry) {
 		e.sc.add(e.global)
 		return
 	}
-	if e.op == 'P' && e.stmt != nil {
+	if (e.op == 'P' || e.op == 'E') && e.stmt != nil { // 'E': an SQL PREPARE of ensure
 		if e.act != actSynth && e.sc != nil {
 			e.sc.forget(e.stmt.global)
 		}

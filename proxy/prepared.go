@@ -19,6 +19,7 @@ type prepared struct {
 	name   string // the client's name
 	global string // the name on servers
 	parse  []byte // Parse body after the name: query, parameter types
+	sql    string // for an SQL PREPARE: its text after the name (sqlprepare.go)
 }
 
 // maxSharedNames bounds the server-wide name registry; past it new
@@ -86,6 +87,8 @@ func (sc *serverConn) forgetAll() {
 // The caller holds s.mu.
 func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []byte {
 	b := body(frame)
+	first := !s.retry.busy
+	s.retry.busy = true
 	switch typ {
 	case 'P':
 		name, rest, ok := cstring(b)
@@ -121,8 +124,9 @@ func (s *session) compileNamed(sc *serverConn, typ byte, frame, out []byte) []by
 			return s.appendRaise(out, "26000", fmt.Sprintf("prepared statement %q does not exist", name))
 		}
 		out = s.ensure(sc, st, out)
+		retry := s.markBind(first, st, out)
 		out = appendBind(out, portal, st.global, rest)
-		s.push(entry{op: 'B', global: st.global, name: st.name})
+		s.push(entry{op: 'B', global: st.global, name: st.name, retry: retry})
 		return out
 	case 'D', 'C':
 		if len(b) < 2 || b[0] != 'S' {
@@ -158,9 +162,13 @@ func (s *session) ensure(sc *serverConn, st *prepared, out []byte) []byte {
 		return out
 	}
 	out = s.makeRoom(sc, out)
-	out = appendParse(out, st.global, st.parse)
+	if st.sql != "" {
+		out = s.appendSQLPrepare(sc, out, st.global, st.sql, st)
+	} else {
+		out = appendParse(out, st.global, st.parse)
+		s.push(entry{op: 'P', act: actSwallow, stmt: st, sc: sc})
+	}
 	sc.add(st.global)
-	s.push(entry{op: 'P', act: actSwallow, stmt: st, sc: sc})
 	return out
 }
 

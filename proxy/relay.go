@@ -117,6 +117,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 			}
 			if typ == 'C' && e.op == 'Q' {
 				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+				if e.req != nil && e.req.sqlQ != nil {
+					s.sqlComplete(e.req.sqlQ, body(frame))
+				}
 			}
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
@@ -125,6 +128,8 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 				frame = renameInError(frame, e.global, e.name)
 			}
 			switch {
+			case typ == 'E' && e.retry != 0 && s.retryStale(sc, e, frame):
+				relay, sqlstate = false, ""
 			case typ == 'E' && e.op != 'Q' && e.op != 'F' && e.op != 'S':
 				// PostgreSQL skips the rest of an extended batch up to Sync.
 				s.undo(e)
@@ -135,6 +140,9 @@ func (s *session) pump(sc *serverConn, done chan struct{}) {
 					post = appendTruncationNotice(post, e, stmtIdx, rsRows)
 				}
 				done := s.pop()
+				if typ == 'Z' && done.req != nil && done.req.sqlQ != nil {
+					s.sqlFinish(done.req.sqlQ)
+				}
 				if typ == 'Z' {
 					finished = done.req
 					release = s.requestDone(sc, frame[5])

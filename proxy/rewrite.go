@@ -48,10 +48,16 @@ func rewriteStage(s *session, r *request) (bool, error) {
 	if d.Block != nil {
 		pe = &pgError{Severity: "ERROR", Code: d.Block.Code, Message: d.Block.Message}
 		blockedTotal.Inc()
-	} else if hasState(d) {
-		pe = s.sessionStateCheck(d)
+	} else {
+		if s.mode == "transaction" {
+			r.sqlQ = planSQL(d)
+		}
+		if hasState(d) {
+			pe = s.sessionStateCheck(d, r.sqlQ != nil)
+		}
 	}
 	if pe != nil {
+		r.sqlQ = nil
 		s.pending = s.pending[:start]
 		if prefix := blockedPrefix(eng, d, s.rsess); prefix != "" {
 			// PostgreSQL runs the statements before the failing one (and

@@ -96,6 +96,7 @@ type session struct {
 	// Session state in transaction mode (sessionstate.go).
 	startup     map[string]string // settings from the startup packet
 	pinned      bool              // keeps its server until it leaves
+	retry       retryState        // the batch a stale plan may retry (retry.go)
 	pendingSets []rewrite.StateChange
 	txFailed    bool
 
@@ -127,6 +128,7 @@ type request struct {
 	cacheHit      bool
 	fills         []*fillState        // extended-protocol units being cached
 	stateDecs     []*rewrite.Decision // statements with session effects (extended protocol)
+	sqlQ          *sqlQuery           // SQL PREPARE/EXECUTE/DEALLOCATE in a Query (sqlprepare.go)
 }
 
 // execLimit ties an Execute in pending (by offset) to the row limit of its
@@ -372,6 +374,7 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 	p := s.pending
 	off := 0
 	lim := s.execLimits
+	s.retry.pending = 0
 	for len(p) >= 5 {
 		typ := p[0]
 		n := int(binary.BigEndian.Uint32(p[1:5])) + 1
@@ -397,11 +400,15 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			s.unsynced = true
 			continue
 		case 'Q', 'F', 'S':
-			s.push(entry{op: typ, req: r})
-			s.unsynced = false
 			if typ == 'Q' && named {
-				s.noteSessionReset(body(frame))
+				frame, out = s.compileQuery(sc, r, frame, out)
+			} else {
+				s.push(entry{op: typ, req: r})
 			}
+			if named {
+				s.keepRetry(typ, out, frame)
+			}
+			s.unsynced = false
 		case 'P', 'B', 'D', 'C':
 			s.unsynced = true
 			if typ == 'D' && len(s.execFills) > 0 {
@@ -420,6 +427,7 @@ func (s *session) compile(sc *serverConn, out []byte, r *request) []byte {
 			s.push(entry{op: typ})
 		case 'E':
 			s.unsynced = true
+			s.retry.busy = true
 			e := entry{op: typ}
 			if len(lim) > 0 && lim[0].off == at {
 				e.limit = lim[0].d
@@ -499,7 +507,7 @@ func (s *session) noteExecute(b []byte) {
 		return
 	}
 	if hasState(d) {
-		if pe := s.sessionStateCheck(d); pe != nil {
+		if pe := s.sessionStateCheck(d, false); pe != nil {
 			s.pending = appendRaiseMark(s.pending[:s.lastFrame], pe.Code, pe.Message)
 			return
 		}

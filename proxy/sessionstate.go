@@ -14,10 +14,13 @@ import (
 //     once the transaction that ran them commits, they join the client's
 //     wanted settings and are applied (set_config) on whichever server
 //     serves it next; the server it ran on is known to have them.
+//   - SQL PREPARE/DEALLOCATE in a simple Query are carried like protocol
+//     statements (sqlprepare.go); in a Parse they are not.
 //   - LISTEN, temporary objects, WITH HOLD cursors, session advisory locks,
-//     SQL PREPARE and LOAD can't be carried: per pool.on_session_state the
-//     client is pinned to its server until it disconnects ("pin", the
-//     default) or the statement is refused with 0A000 ("error").
+//     SQL PREPARE sent with Parse and LOAD can't be carried: per
+//     pool.on_session_state the client is pinned to its server until it
+//     disconnects ("pin", the default) or the statement is refused with
+//     0A000 ("error").
 
 // pinningKinds are the state changes that tie a client to its server.
 var pinningKinds = map[string]string{
@@ -41,12 +44,16 @@ func hasState(d *rewrite.Decision) bool {
 
 // sessionStateCheck runs before a statement with session effects is sent
 // in transaction mode: it pins the client or returns the error to raise.
-func (s *session) sessionStateCheck(d *rewrite.Decision) *pgError {
+// carried says SQL PREPARE/DEALLOCATE in d follow the client (planSQL).
+func (s *session) sessionStateCheck(d *rewrite.Decision, carried bool) *pgError {
 	if s.mode != "transaction" || s.pinned {
 		return nil
 	}
 	for _, st := range d.Statements {
 		for _, ch := range st.SessionState {
+			if carried && (ch.Kind == rewrite.StatePrepare || ch.Kind == rewrite.StateDeallocate) {
+				continue
+			}
 			what, ok := pinningKinds[ch.Kind]
 			if !ok && ch.Kind == rewrite.StateSet && ch.Name == "*" {
 				what, ok = "set_config with a computed name", true

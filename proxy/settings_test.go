@@ -248,7 +248,6 @@ func TestSessionStateError(t *testing.T) {
 		"LISTEN sluice_chan",
 		"CREATE TEMP TABLE scratch (v int)",
 		"SELECT pg_advisory_lock(7)",
-		"PREPARE p AS SELECT 1",
 	} {
 		got := a.query(sql)
 		if len(got) == 0 || !strings.HasPrefix(got[0], "ErrorResponse ERROR 0A000") {
@@ -264,7 +263,13 @@ func TestSessionStateError(t *testing.T) {
 	if got := a.value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"); got != "0" {
 		t.Fatalf("advisory lock taken anyway: %s", got)
 	}
-	// Session-level statements that are carried still work.
+	// Session-level statements that are carried still work: SQL PREPARE
+	// (sqlprepare.go), but not when sent with Parse.
+	sameTranscript(t, "PREPARE", []string{"CommandComplete PREPARE", "ReadyForQuery I"}, a.query("PREPARE p AS SELECT 1"))
+	sameTranscript(t, "EXECUTE", []string{"RowDescription [?column?:23:0]", "DataRow [1]", "CommandComplete SELECT 1", "ReadyForQuery I"}, a.query("EXECUTE p"))
+	if got := a.roundTrip(msgParse("", "PREPARE p2 AS SELECT 1"), msgBind(""), msgExecute(), msgSync()); !strings.HasPrefix(got[len(got)-2], "ErrorResponse ERROR 0A000") {
+		t.Fatalf("PREPARE sent with Parse: want 0A000, got %q", got)
+	}
 	sameTranscript(t, "SET", []string{"CommandComplete SET", "ReadyForQuery I"}, a.query("SET statement_timeout = '5s'"))
 	if got := a.value("SHOW statement_timeout"); got != "5s" {
 		t.Fatalf("statement_timeout %q", got)

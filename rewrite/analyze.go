@@ -126,7 +126,7 @@ func analyzeStmt(text string, raw *pg.RawStmt, all []*pg.ScanToken) *stmtInfo {
 	if a < 0 || raw.Stmt == nil {
 		return nil
 	}
-	st := &Statement{Text: text[a:b]}
+	st := &Statement{Text: text[a:b], Pos: a}
 	w := &walker{ddl: classify(raw.Stmt, st)}
 	w.node(raw.Stmt)
 	st.Writes = w.writes

@@ -125,6 +125,7 @@ func (sh *shape) instantiate(text string, toks []lexTok) *analysis {
 	}
 	in := &instance{st: sh.st}
 	in.st.Text = text[a:b]
+	in.st.Pos = a
 	in.si = stmtInfo{st: &in.st, a: a, b: b, maxParam: sh.maxParam}
 	switch sh.limit {
 	case limitAppend:

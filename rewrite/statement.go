@@ -47,6 +47,10 @@ type Statement struct {
 	// Text is this statement's own text inside the input, without the
 	// separating semicolon.
 	Text string
+	// Pos is the byte offset of Text in the analyzed input (the Decision's
+	// SQL when it was not rewritten), so the proxy can edit one statement
+	// of several in place.
+	Pos int
 }
 
 // Relation is a table, view, sequence or other relation as written in the
