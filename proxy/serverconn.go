@@ -115,10 +115,11 @@ func dialServer(ctx context.Context, t target, maxMsg int) (*serverConn, error) 
 		pc.Close(ctx)
 		return nil, err
 	}
+	conn := newRawConn(hc.Conn)
 	sc := &serverConn{
 		id:       serverIDs.Add(1),
-		conn:     hc.Conn,
-		fr:       newFrameReader(hc.Conn, 32<<10, maxMsg),
+		conn:     conn,
+		fr:       newFrameReader(conn, 32<<10, maxMsg),
 		pid:      hc.PID,
 		secret:   hc.SecretKey,
 		addr:     net.JoinHostPort(t.host, fmt.Sprint(t.port)),
