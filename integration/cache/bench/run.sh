@@ -79,6 +79,8 @@ start_sluice() { # NAME PORT
 hits() { # ADMIN_PORT LEVEL
   curl -s "http://127.0.0.1:$1/metrics" | awk -v l="sluice_resultcache_hits_total{level=\"$2\"}" '$1==l {print $2; f=1} END {if (!f) print 0}'
 }
+# minus a b: a - b; awk reads Prometheus's exponent form (1.02e+06), bc does not.
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a - b }'; }
 misses() { curl -s "http://127.0.0.1:$1/metrics" | awk '$1=="sluice_resultcache_misses_total" {print $2; f=1} END {if (!f) print 0}'; }
 
 A=$(freeport); AA=$(freeport); B=$(freeport); BA=$(freeport)
@@ -111,7 +113,7 @@ for m in simple prepared; do
   bench "direct ($m)" "$PGP" -M $m -c 4 -j 2 -T "$T" -f "$WORK/agg.sql"
   h0=$(hits "$AA" l1)
   bench "sluice A, cache ($m)" "$A" -M $m -c 4 -j 2 -T "$T" -f "$WORK/agg.sql"
-  echo "   (A l1 hits during the run: $(echo "$(hits "$AA" l1) - $h0" | bc))"
+  echo "   (A l1 hits during the run: $(minus "$(hits "$AA" l1)" "$h0"))"
 done
 
 echo "== PK lookup of 2000 keys, -c 1 -T $T, -M simple"
@@ -120,9 +122,9 @@ echo "== PK lookup of 2000 keys, -c 1 -T $T, -M simple"
 bench "direct PK lookup" "$PGP" -M simple -c 1 -T "$T" -f "$WORK/pk.sql"
 l1=$(hits "$AA" l1); m0=$(misses "$AA")
 bench "sluice A: L1 hit" "$A" -M simple -c 1 -T "$T" -f "$WORK/pk.sql"
-echo "   (A: l1 hits $(echo "$(hits "$AA" l1) - $l1" | bc), misses $(echo "$(misses "$AA") - $m0" | bc))"
+echo "   (A: l1 hits $(minus "$(hits "$AA" l1)" "$l1"), misses $(minus "$(misses "$AA")" "$m0"))"
 b1=$(hits "$BA" l1); b2=$(hits "$BA" l2); bm=$(misses "$BA")
 bench "sluice B: L2 hit (filled through A)" "$B" -M simple -c 1 -T "$T" -f "$WORK/pk.sql"
-echo "   (B: l1 hits $(echo "$(hits "$BA" l1) - $b1" | bc), l2 hits $(echo "$(hits "$BA" l2) - $b2" | bc), misses $(echo "$(misses "$BA") - $bm" | bc))"
+echo "   (B: l1 hits $(minus "$(hits "$BA" l1)" "$b1"), l2 hits $(minus "$(hits "$BA" l2)" "$b2"), misses $(minus "$(misses "$BA")" "$bm"))"
 
 psql -q -h "$PGH" -p "$PGP" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
