@@ -160,7 +160,7 @@ func (s *session) finishLogin(out []byte, params map[string]string, sc *serverCo
 	}
 	s.mu.Lock()
 	s.server = sc
-	s.pumpDone = sc.link(s)
+	sc.link(s)
 	s.mu.Unlock()
 	return nil
 }

@@ -253,8 +253,10 @@ func isResetAll(q []byte) bool {
 // isResetAllTag reports whether a CommandComplete body says the server
 // just dropped all its prepared statements.
 func isResetAllTag(b []byte) bool {
-	tag, _, _ := cstring(b)
-	return tag == "DISCARD ALL" || tag == "DEALLOCATE ALL"
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b) == "DISCARD ALL" || string(b) == "DEALLOCATE ALL" // no allocation
 }
 
 // fields appends the first n words of q to out (letters only, ';' ends).

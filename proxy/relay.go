@@ -14,8 +14,7 @@ import (
 // follows the plan (plan.go) to match replies to client messages, and at
 // each ReadyForQuery completes a request and, in transaction mode, gives
 // the server back when nothing of the client's is outstanding.
-func (s *session) pump(sc *serverConn, done chan struct{}) {
-	defer close(done)
+func (s *session) pump(sc *serverConn) {
 	locked := false
 	var pre, post []byte
 	var rows, rsRows int64 // rows of the request, of the current result set

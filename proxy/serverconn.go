@@ -59,44 +59,39 @@ type serverConn struct {
 	// links hands the server's relay goroutine (relayLoop) the client it
 	// serves next; one goroutine per server for its whole life, so a
 	// transaction costs no goroutine start and no stack growth.
-	links    chan relayLink
+	links    chan *session
 	stopOnce sync.Once
-}
-
-// relayLink is one client's turn on a server: pump runs until the server
-// is released or the relay is stopped, then closes done.
-type relayLink struct {
-	s    *session
-	done chan struct{}
 }
 
 // relayLoop runs pump for each client linked to the server until the
 // server closes.
 func (sc *serverConn) relayLoop() {
-	for l := range sc.links {
-		sc.pumpSafe(l)
+	for s := range sc.links {
+		sc.pumpSafe(s)
 	}
 }
 
-// pumpSafe runs one client's pump; a panic there ends only this server
-// (its client then sees the server fail), never the process.
-func (sc *serverConn) pumpSafe(l relayLink) {
+// pumpSafe runs one client's pump until the server is released or the
+// relay is stopped; a panic there ends only this server (its client then
+// sees the server fail), never the process.
+func (sc *serverConn) pumpSafe(s *session) {
+	defer s.pumps.Done()
 	defer func() {
 		if r := recover(); r != nil {
 			panicsTotal.Inc()
-			l.s.log.Error().Interface("panic", r).Msg("BUG: relay panicked")
+			s.log.Error().Interface("panic", r).Msg("BUG: relay panicked")
 			sc.conn.Close()
 		}
 	}()
-	l.s.pump(sc, l.done)
+	s.pump(sc)
 }
 
 // link starts relaying sc's replies to s; the caller holds sc exclusively
-// (checked out), so the loop is idle and the send never blocks.
-func (sc *serverConn) link(s *session) chan struct{} {
-	done := make(chan struct{})
-	sc.links <- relayLink{s: s, done: done}
-	return done
+// (checked out). The channel has room for one link: the pump of the
+// previous client may still be returning from its checkin.
+func (sc *serverConn) link(s *session) {
+	s.pumps.Add(1)
+	sc.links <- s
 }
 
 // dialServer opens a backend with pgconn (TLS, SCRAM/md5/password) and
@@ -126,7 +121,7 @@ func dialServer(ctx context.Context, t target, maxMsg int) (*serverConn, error) 
 		created:  time.Now(),
 		reported: map[string]string{},
 		applied:  map[string]string{},
-		links:    make(chan relayLink, 1),
+		links:    make(chan *session, 1),
 	}
 	for k, v := range hc.ParameterStatuses {
 		sc.reported[strings.ToLower(k)] = v

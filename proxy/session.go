@@ -67,7 +67,7 @@ type session struct {
 
 	mu          sync.Mutex
 	server      *serverConn
-	pumpDone    chan struct{}
+	pumps       sync.WaitGroup // pumps running for this client (at most two: one returning, one linked)
 	plan        []entry // replies owed, oldest first from planHead
 	planHead    int
 	outstanding int  // ReadyForQuery messages still owed by the server
@@ -326,7 +326,7 @@ func (s *session) send(r *request) error {
 			ir.internal = true
 			s.push(entry{op: 'Q', req: ir})
 		}
-		s.pumpDone = sc.link(s)
+		sc.link(s)
 	} else {
 		s.wbuf = s.wbuf[:0]
 	}
@@ -592,12 +592,11 @@ func (s *session) finish() {
 	s.stopping = true
 	sc := s.server
 	s.server = nil
-	done := s.pumpDone
 	outstanding, unsynced, failed := s.outstanding, s.unsynced, s.failure != nil
 	s.mu.Unlock()
 	if sc != nil {
 		sc.conn.SetReadDeadline(time.Now())
-		<-done
+		s.pumps.Wait()
 		sc.conn.SetReadDeadline(time.Time{})
 		s.giveBack(sc, outstanding, unsynced || failed)
 	}
