@@ -55,19 +55,26 @@ func (r *ownRedis) kill() {
 	}
 }
 
-// Redis killed and restarted: lookups never fail (they bypass), an
-// invalidation made while it was down is replayed before any instance uses
-// the cache again, and no stale entry survives in L1 or L2 when it returns
-// with its old data.
-func TestRedisKilledAndRestarted(t *testing.T) {
-	rd := startOwnRedis(t)
+// outagePair is a Redis of the test's own and two instances sharing it,
+// with short timeouts and a quick breaker so an outage is seen at once;
+// another makes one more such instance.
+func outagePair(t *testing.T) (rd *ownRedis, a, b *Cache, another func() *Cache) {
+	rd = startOwnRedis(t)
 	mut := func(c *Config) {
 		c.Redis.Timeout = 50 * time.Millisecond
 		c.Redis.Breaker = BreakerConfig{Failures: 2, Cooldown: 200 * time.Millisecond}
 	}
 	prefix := uniquePrefix(t)
-	a := redisCache(t, rd.addr(), prefix, mut)
-	b := redisCache(t, rd.addr(), prefix, mut)
+	another = func() *Cache { return redisCache(t, rd.addr(), prefix, mut) }
+	return rd, another(), another(), another
+}
+
+// Redis killed and restarted: lookups never fail (they bypass), an
+// invalidation made while it was down is replayed before any instance uses
+// the cache again, and no stale entry survives in L1 or L2 when it returns
+// with its old data.
+func TestRedisKilledAndRestarted(t *testing.T) {
+	rd, a, b, another := outagePair(t)
 	r := req("select * from t", "app", 40)
 	fillAndWait(t, a, r, []byte("v1"))
 	if res := b.Lookup(ctx, r); res.Level != "l2" {
@@ -99,7 +106,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 			res.Fill.Abandon()
 		}
 	}
-	fresh := redisCache(t, rd.addr(), prefix, mut)
+	fresh := another()
 	if res := fresh.Lookup(ctx, r); res.Hit() {
 		t.Fatal("stale L2 entry served by a fresh instance after Redis returned")
 	}
@@ -155,14 +162,7 @@ func TestRedisHangs(t *testing.T) {
 // waiting for write_lease: a's probe replays the end, and b re-reads the
 // in-flight marks when it resubscribes.
 func TestLostWriteEndReleasedAfterOutage(t *testing.T) {
-	rd := startOwnRedis(t)
-	mut := func(c *Config) {
-		c.Redis.Timeout = 50 * time.Millisecond
-		c.Redis.Breaker = BreakerConfig{Failures: 2, Cooldown: 200 * time.Millisecond}
-	}
-	prefix := uniquePrefix(t)
-	a := redisCache(t, rd.addr(), prefix, mut)
-	b := redisCache(t, rd.addr(), prefix, mut)
+	rd, a, b, _ := outagePair(t)
 	r := req("select * from t", "app", 70)
 	fillAndWait(t, b, r, []byte("before"))
 
