@@ -68,7 +68,7 @@ type session struct {
 	mu          sync.Mutex
 	server      *serverConn
 	pumps       sync.WaitGroup // pumps running for this client (at most two: one returning, one linked)
-	plan        []entry // replies owed, oldest first from planHead
+	plan        []entry        // replies owed, oldest first from planHead
 	planHead    int
 	outstanding int  // ReadyForQuery messages still owed by the server
 	unsynced    bool // extended messages sent to the server after the last Sync
