@@ -94,8 +94,13 @@ func (s *session) pump(sc *serverConn) {
 		var finished *request
 		release := false
 		commit := false
+		hidden := false // the CommandComplete of a statement Sluice put in a Query
 		if e := s.head(); e != nil {
-			if r := e.req; r != nil && r.fill != nil && !r.captureFailed {
+			if typ == 'C' && e.op == 'Q' && e.req != nil && e.req.sqlQ != nil {
+				hidden = s.sqlComplete(e.req.sqlQ, body(frame))
+				relay = !hidden
+			}
+			if r := e.req; r != nil && r.fill != nil && !r.captureFailed && !hidden {
 				switch typ {
 				case 'T', 'D', 'C', 'I':
 					if len(r.capture)+len(frame) <= r.maxCapture {
@@ -108,17 +113,14 @@ func (s *session) pump(sc *serverConn) {
 					r.captureFailed = true
 				}
 			}
-			if e.fill != nil {
+			if e.fill != nil && !hidden {
 				e.fill.capture(e.op, typ, frame)
 			}
 			if typ == 'Z' && frame[5] == 'I' && len(s.txWrites) > 0 {
 				commit = true
 			}
-			if typ == 'C' && e.op == 'Q' {
+			if typ == 'C' && e.op == 'Q' && !hidden {
 				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
-				if e.req != nil && e.req.sqlQ != nil {
-					s.sqlComplete(e.req.sqlQ, body(frame))
-				}
 			}
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
@@ -153,7 +155,7 @@ func (s *session) pump(sc *serverConn) {
 		if commit {
 			s.commitWrites()
 		}
-		if typ == 'C' || typ == 'I' || typ == 'E' || typ == 's' {
+		if (typ == 'C' && !hidden) || typ == 'I' || typ == 'E' || typ == 's' {
 			rsRows = 0
 			stmtIdx++
 		}

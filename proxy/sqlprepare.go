@@ -15,13 +15,14 @@ import (
 // the name replaced, so the replies (CommandComplete PREPARE, syntax and
 // planning errors) are PostgreSQL's own. EXECUTE and DEALLOCATE are sent
 // with the server-side name; a server that lacks the statement gets it
-// prepared in the same write, before the client's Query. Errors about the
-// client's own names (42P05 duplicate, 26000 missing) are raised in the
-// statement's place, so a multi-statement Query fails where PostgreSQL's
-// would. What a Query did to the client's names is assumed when it is sent
-// and undone at its ReadyForQuery for every statement that did not
-// complete (PostgreSQL's prepared statements survive ROLLBACK, so only
-// completion matters).
+// prepared in the Query itself, just before the EXECUTE, so that an error
+// in preparing it again is the EXECUTE's own, as from PostgreSQL's replan.
+// Errors about the client's own names (42P05 duplicate, 26000 missing) are
+// raised in the statement's place, so a multi-statement Query fails where
+// PostgreSQL's would. What a Query did to the client's names is assumed
+// when it is sent and undone at its ReadyForQuery for every statement that
+// did not complete (PostgreSQL's prepared statements survive ROLLBACK, so
+// only completion matters).
 //
 // The statements are found in simple Query texts only; a Parse whose text
 // is PREPARE or DEALLOCATE still pins the client (pool.on_session_state).
@@ -35,6 +36,7 @@ const (
 	sqlDeallocate                       // DEALLOCATE [PREPARE] name
 	sqlDeallocateAll                    // DEALLOCATE [PREPARE] ALL
 	sqlDiscardAll                       // DISCARD ALL
+	sqlReprepare                        // Sluice's PREPARE in front of an EXECUTE (its reply hidden)
 )
 
 // sqlStmt is one such statement of a Query: its bounds and those of the
@@ -363,7 +365,25 @@ func (s *session) compileQuery(sc *serverConn, r *request, frame, out []byte) ([
 				}
 				continue // a pinned server may have it under the client's name
 			}
-			if !aborted {
+			switch {
+			case aborted || sc.has(st.global):
+			case st.sql != "":
+				// Prepared again in the Query, in the EXECUTE's place:
+				// when that fails (the table is gone), its error is the
+				// one PostgreSQL raises replanning at EXECUTE, and the
+				// rest of the Query and an open transaction fail as they
+				// would. The newline ends a line comment, should the
+				// text end in one.
+				out = s.makeRoom(sc, out)
+				sc.add(st.global)
+				text = append(append(text, q.text[last:ss.start]...), "PREPARE "...)
+				text = append(append(append(text, st.global...), st.sql...), "\n;"...)
+				last = ss.start
+				q.acts = append(q.acts, sqlAct{kind: sqlReprepare, st: st, sc: sc})
+			default:
+				// A protocol statement: prepared with Parse before the
+				// Query. If that fails the client sees its error, then
+				// 26000 from the EXECUTE.
 				out = s.ensure(sc, st, out)
 			}
 			rename(ss, st.global)
@@ -434,33 +454,36 @@ func (s *session) appendSQLPrepare(sc *serverConn, out []byte, global, rest stri
 }
 
 // sqlComplete notes the CommandComplete of one statement of a Query with
-// SQL prepared statements. The caller holds s.mu.
-func (s *session) sqlComplete(q *sqlQuery, b []byte) {
+// SQL prepared statements; it reports whether the statement was Sluice's,
+// its reply not for the client. The caller holds s.mu.
+func (s *session) sqlComplete(q *sqlQuery, b []byte) (hide bool) {
 	if q.done >= len(q.acts) {
-		return
+		return false
 	}
 	tag, _, _ := cstring(b)
 	a := &q.acts[q.done]
 	switch tag {
 	case "PREPARE":
-		if a.kind != sqlPrepare {
-			return
+		if a.kind != sqlPrepare && a.kind != sqlReprepare {
+			return false
 		}
+		hide = a.kind == sqlReprepare
 	case "DEALLOCATE":
 		if a.kind != sqlDeallocate {
-			return
+			return false
 		}
 		if a.sc != nil {
 			a.sc.forget(a.global)
 		}
 	case "DEALLOCATE ALL", "DISCARD ALL":
 		if a.kind != sqlDeallocateAll && a.kind != sqlDiscardAll {
-			return
+			return false
 		}
 	default:
-		return
+		return false
 	}
 	q.done++
+	return hide
 }
 
 // sqlFinish undoes, at the Query's ReadyForQuery, what its statements that
@@ -473,6 +496,9 @@ func (s *session) sqlFinish(q *sqlQuery) {
 			if s.stmts[a.st.name] == a.st {
 				delete(s.stmts, a.st.name)
 			}
+			a.sc.forget(a.st.global)
+		case sqlReprepare:
+			// Failed or skipped: the server still lacks it.
 			a.sc.forget(a.st.global)
 		case sqlDeallocate:
 			if a.st != nil && s.stmts[a.st.name] == nil {
