@@ -170,15 +170,15 @@ func (s *Server) Serve() error {
 
 func (s *Server) startSession(c net.Conn) {
 	cfg := s.snapshot()
-	io := newRawConn(c) // TLS, when negotiated, replaces it in login
+	rw := newRawConn(c) // TLS, when negotiated, replaces it in login
 	sess := &session{
 		srv:  s,
 		id:   s.ids.Add(1),
 		conn: c,
 		raw:  c,
 		addr: c.RemoteAddr().String(),
-		fr:   newFrameReader(io, clientReadBuffer, cfg.proxy.MaxMessageSize),
-		cw:   bufio.NewWriterSize(io, clientWriteBuffer),
+		fr:   newFrameReader(rw, clientReadBuffer, cfg.proxy.MaxMessageSize),
+		cw:   bufio.NewWriterSize(rw, clientWriteBuffer),
 
 		cancelWait: make(chan struct{}, 1),
 	}

@@ -595,8 +595,12 @@ func (s *session) finish() {
 	outstanding, unsynced, failed := s.outstanding, s.unsynced, s.failure != nil
 	s.mu.Unlock()
 	if sc != nil {
-		sc.conn.SetReadDeadline(time.Now())
-		s.pumps.Wait()
+		sc.conn.SetReadDeadline(time.Now()) // stops the linked pump
+	}
+	// Also waits for a pump that just released its server and is still
+	// flushing the client's last reply, so nothing writes after Close.
+	s.pumps.Wait()
+	if sc != nil {
 		sc.conn.SetReadDeadline(time.Time{})
 		s.giveBack(sc, outstanding, unsynced || failed)
 	}
