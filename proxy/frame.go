@@ -15,6 +15,9 @@ type frameReader struct {
 	r   *bufio.Reader
 	buf []byte // holds frames larger than the bufio buffer
 	max int    // largest accepted body, bytes
+	// got is how much of a large frame (want bytes) a read that failed
+	// with a timeout had copied into buf, so the next call resumes it.
+	got, want int
 }
 
 // errFrameTooLarge and errFrameLength are protocol violations: the peer's
@@ -33,6 +36,9 @@ func newFrameReader(r io.Reader, size, max int) *frameReader {
 
 // next returns the message type and the raw frame, header included.
 func (fr *frameReader) next() (byte, []byte, error) {
+	if fr.got > 0 {
+		return fr.readLarge(fr.buf[:fr.want])
+	}
 	hdr, err := fr.r.Peek(5)
 	if err != nil {
 		if err == io.EOF && len(hdr) > 0 {
@@ -63,18 +69,33 @@ func (fr *frameReader) next() (byte, []byte, error) {
 	if cap(fr.buf) < total {
 		fr.buf = make([]byte, total)
 	}
-	frame := fr.buf[:total]
-	if _, err := io.ReadFull(fr.r, frame); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	return fr.readLarge(fr.buf[:total])
+}
+
+// readLarge reads a frame larger than the bufio buffer into frame (fr.buf)
+// from fr.got on. A timeout keeps what was read, so that an inline relay
+// handing over on its read deadline (inline.go) loses nothing.
+func (fr *frameReader) readLarge(frame []byte) (byte, []byte, error) {
+	fr.want = len(frame)
+	for fr.got < len(frame) {
+		n, err := fr.r.Read(frame[fr.got:])
+		fr.got += n
+		if err != nil {
+			if !isTimeout(err) {
+				fr.got = 0
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
 		}
-		return 0, nil, err
 	}
+	fr.got = 0
 	// Give very large buffers back rather than pin them per connection.
 	if cap(fr.buf) > 1<<20 {
 		fr.buf = nil
 	}
-	return typ, frame, nil
+	return frame[0], frame, nil
 }
 
 // buffered reports whether another message may already be in memory, so a

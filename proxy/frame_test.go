@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -196,5 +197,52 @@ func TestFrameHelpers(t *testing.T) {
 	}
 	if fr.buffered() == 0 {
 		t.Fatal("buffered() = 0 with frames left in the buffer")
+	}
+}
+
+// timeoutEvery is a reader that fails with a deadline error before every
+// other read, as a socket does when an inline relay's deadline passes
+// (inline.go).
+type timeoutEvery struct {
+	r    io.Reader
+	fail bool
+}
+
+func (t *timeoutEvery) Read(p []byte) (int, error) {
+	t.fail = !t.fail
+	if t.fail {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return t.r.Read(p)
+}
+
+// TestFrameReaderResumesAfterTimeout: a timeout in the middle of any
+// frame, small or larger than the buffer, loses no byte; the next call
+// goes on with the same frame.
+func TestFrameReaderResumesAfterTimeout(t *testing.T) {
+	var stream []byte
+	var want [][]byte
+	for i, n := range []int{10, 20000, 70000, 3, 40000} {
+		f := appendFrame(nil, 'D', bytes.Repeat([]byte{byte('a' + i)}, n))
+		want = append(want, f)
+		stream = append(stream, f...)
+	}
+	fr := newFrameReader(&timeoutEvery{r: iotest.OneByteReader(bytes.NewReader(stream))}, 16<<10, 1<<20)
+	timeouts := 0
+	for i, w := range want {
+		for {
+			_, got, err := fr.next()
+			if isTimeout(err) {
+				timeouts++
+				continue
+			}
+			if err != nil || !bytes.Equal(got, w) {
+				t.Fatalf("frame %d (%d bytes): got %d bytes, %v", i, len(w), len(got), err)
+			}
+			break
+		}
+	}
+	if timeouts < len(stream) {
+		t.Fatalf("only %d timeouts for %d bytes: the test did not interrupt every read", timeouts, len(stream))
 	}
 }

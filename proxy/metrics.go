@@ -84,3 +84,16 @@ var pinnedTotal = promauto.NewCounter(prometheus.CounterOpts{
 	Namespace: "sluice", Subsystem: "proxy", Name: "clients_pinned_total",
 	Help: "Transaction-mode clients pinned to their server by session state Sluice can't carry.",
 })
+
+var (
+	inlineRequests = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "inline_requests_total",
+		Help: "Requests relayed by the client's goroutine (inline.go).",
+	})
+	inlineHandovers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "sluice", Subsystem: "proxy", Name: "inline_handovers_total",
+		Help: "Inline relays that handed the server to its relay goroutine: held (the client keeps the server: transaction block, pinned, session mode) or wait (a reply slower than the inline wait, or COPY FROM STDIN).",
+	}, []string{"reason"})
+	inlineHandoverHeld = inlineHandovers.WithLabelValues("held")
+	inlineHandoverWait = inlineHandovers.WithLabelValues("wait")
+)

@@ -38,6 +38,11 @@ type rawConn struct {
 	rerr  syscall.Errno
 	readF func(fd uintptr) bool
 
+	// armed is written by the next Read before it waits (writeThenRead);
+	// aerr is that write's failure.
+	armed []byte
+	aerr  syscall.Errno
+
 	wmu    sync.Mutex
 	wbuf   []byte
 	wn     int
@@ -64,6 +69,9 @@ func newRawConn(c net.Conn) net.Conn {
 }
 
 func (r *rawConn) readFD(fd uintptr) bool {
+	if r.armed != nil {
+		return r.writeArmed(fd)
+	}
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rbuf[0])), uintptr(len(r.rbuf)))
 		switch e {
@@ -77,6 +85,53 @@ func (r *rawConn) readFD(fd uintptr) bool {
 	}
 }
 
+// writeArmed writes the armed request from inside the read callback. All
+// written, it reports false: the reply cannot be there yet, so the poller
+// waits for it without a read that would only say EAGAIN, and since the
+// poller's readiness was reset before this call, the reply's wake-up is
+// never missed. A full socket or an error ends the callback; Read finishes
+// the write on the ordinary path or reports the error.
+func (r *rawConn) writeArmed(fd uintptr) bool {
+	for len(r.armed) > 0 {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&r.armed[0])), uintptr(len(r.armed)))
+		switch e {
+		case 0:
+			r.armed = r.armed[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true
+		default:
+			r.aerr = e
+			return true
+		}
+	}
+	r.armed = nil
+	return false
+}
+
+// writeThenRead arms b to be written by the next Read, which then waits
+// for the reply without a first, futile read. The caller owns the
+// connection's writes until that Read returns. Empty b arms nothing.
+func (r *rawConn) writeThenRead(b []byte) {
+	if len(b) > 0 {
+		r.armed = b
+	}
+}
+
+// finishArmed completes an armed write on the ordinary path.
+func (r *rawConn) finishArmed() error {
+	b, e := r.armed, r.aerr
+	r.armed, r.aerr = nil, 0
+	if e != 0 {
+		return &net.OpError{Op: "write", Net: r.LocalAddr().Network(), Source: r.LocalAddr(), Addr: r.RemoteAddr(), Err: os.NewSyscallError("write", e)}
+	}
+	if len(b) > 0 {
+		_, err := r.Write(b)
+		return err
+	}
+	return nil
+}
+
 // Read reads like net.Conn.Read: io.EOF at end of stream, the net package's
 // errors for deadlines and a closed connection.
 func (r *rawConn) Read(b []byte) (int, error) {
@@ -87,6 +142,19 @@ func (r *rawConn) Read(b []byte) (int, error) {
 	defer r.rmu.Unlock()
 	r.rbuf, r.rn, r.rerr = b, 0, 0
 	err := r.rc.Read(r.readF)
+	if r.armed != nil || r.aerr != 0 {
+		// The armed write did not complete in the callback: a full
+		// socket, a failed write, or a deadline that passed before the
+		// callback ran. Finish it; if the callback ended for the write,
+		// nothing was read yet.
+		if werr := r.finishArmed(); werr != nil {
+			r.rbuf = nil
+			return 0, werr
+		}
+		if err == nil {
+			err = r.rc.Read(r.readF)
+		}
+	}
 	r.rbuf = nil
 	switch {
 	case err != nil:

@@ -160,3 +160,43 @@ func TestRawConnNoAlloc(t *testing.T) {
 		t.Fatalf("%v allocations per round trip, want 0", allocs)
 	}
 }
+
+// TestRawConnWriteThenRead: an armed request is written by the next Read,
+// which then returns the peer's reply; a request larger than the socket
+// buffers (the write meets EAGAIN inside the read) still arrives whole
+// before the reply is read; a deadline that passed before the Read still
+// sends the request.
+func TestRawConnWriteThenRead(t *testing.T) {
+	for _, size := range []int{5, 4 << 20} {
+		raw, peer := tcpPair(t)
+		raw.(*rawConn).Conn.(*net.TCPConn).SetWriteBuffer(4096)
+		req := bytes.Repeat([]byte{'q'}, size)
+		go func() {
+			got := make([]byte, size)
+			time.Sleep(20 * time.Millisecond)
+			if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, req) {
+				peer.Close()
+				return
+			}
+			peer.Write([]byte("reply"))
+		}()
+		raw.(*rawConn).writeThenRead(req)
+		buf := make([]byte, 64)
+		n, err := raw.Read(buf)
+		if err != nil || string(buf[:n]) != "reply" {
+			t.Fatalf("%d-byte request: read %q, %v", size, buf[:n], err)
+		}
+	}
+
+	raw, peer := tcpPair(t)
+	raw.SetReadDeadline(time.Now().Add(-time.Second))
+	raw.(*rawConn).writeThenRead([]byte("late"))
+	if _, err := raw.Read(make([]byte, 8)); !isTimeout(err) {
+		t.Fatalf("expired deadline: %v, want a timeout", err)
+	}
+	got := make([]byte, 4)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "late" {
+		t.Fatalf("the request behind an expired deadline: %q, %v", got, err)
+	}
+}

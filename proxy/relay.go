@@ -8,18 +8,39 @@ import (
 	"os"
 )
 
+// relayVars is what the relay counts for the request in flight. It moves
+// with the request when an inline relay hands the server over to the
+// server's own goroutine (inline.go).
+type relayVars struct {
+	rows, rsRows int64 // rows of the request, of the current result set
+	stmtIdx      int   // statement of a multi-statement Query
+	sqlstate     string
+}
+
+// pumpEnd says how a pump ended.
+type pumpEnd uint8
+
+const (
+	pumpReleased pumpEnd = iota // the server went back to the pool
+	pumpStopped                 // stopped by finish, or the server failed (handled)
+	pumpHeld                    // inline: request answered, the client keeps the server
+	pumpHandover                // inline: the server's goroutine must go on (slow reply, COPY)
+)
+
 // pump relays server replies to the client while sc is linked: frames are
 // copied into the client's buffered writer as they come and flushed when
 // the server's input runs dry, so one flush covers a whole batch. It
 // follows the plan (plan.go) to match replies to client messages, and at
 // each ReadyForQuery completes a request and, in transaction mode, gives
 // the server back when nothing of the client's is outstanding.
-func (s *session) pump(sc *serverConn) {
+//
+// inline is set when the client's own goroutine runs the pump for one
+// request (inline.go): it then also returns when that request is answered,
+// when the reply is slow (the read deadline), and when the server waits
+// for COPY data, and v says where the request stands.
+func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relayVars) {
 	locked := false
 	var pre, post []byte
-	var rows, rsRows int64 // rows of the request, of the current result set
-	var stmtIdx int        // statement of a multi-statement Query
-	var sqlstate string
 	unlock := func() {
 		if locked {
 			s.cw.Flush()
@@ -34,8 +55,11 @@ func (s *session) pump(sc *serverConn) {
 		typ, frame, err := sc.fr.next()
 		if err != nil {
 			unlock()
+			if inline && isTimeout(err) {
+				return pumpHandover, v
+			}
 			s.pumpStopped(sc, err)
-			return
+			return pumpStopped, v
 		}
 		if !locked {
 			s.wmu.Lock()
@@ -68,11 +92,11 @@ func (s *session) pump(sc *serverConn) {
 			}
 			continue
 		case 'D':
-			rows++
-			rsRows++
+			v.rows++
+			v.rsRows++
 		case 'E':
-			if sqlstate == "" {
-				sqlstate = errorCode(body(frame))
+			if v.sqlstate == "" {
+				v.sqlstate = errorCode(body(frame))
 			}
 		case 'C':
 			if isResetAllTag(body(frame)) {
@@ -83,7 +107,7 @@ func (s *session) pump(sc *serverConn) {
 			if len(frame) < 6 {
 				unlock()
 				s.pumpStopped(sc, errors.New("malformed ReadyForQuery"))
-				return
+				return pumpStopped, v
 			}
 			sc.txStatus.Store(uint32(frame[5]))
 		}
@@ -93,6 +117,7 @@ func (s *session) pump(sc *serverConn) {
 		post = post[:0]
 		var finished *request
 		release := false
+		drained := false
 		commit := false
 		hidden := false // the CommandComplete of a statement Sluice put in a Query
 		if e := s.head(); e != nil {
@@ -120,7 +145,7 @@ func (s *session) pump(sc *serverConn) {
 				commit = true
 			}
 			if typ == 'C' && e.op == 'Q' && !hidden {
-				post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+				post = appendTruncationNotice(post, e, v.stmtIdx, v.rsRows)
 			}
 			if typ != 'E' && (e.act == actSwallow || (e.req != nil && e.req.internal)) {
 				relay = false
@@ -130,7 +155,7 @@ func (s *session) pump(sc *serverConn) {
 			}
 			switch {
 			case typ == 'E' && e.retry != 0 && s.retryStale(sc, e, frame):
-				relay, sqlstate = false, ""
+				relay, v.sqlstate = false, ""
 			case typ == 'E' && e.op != 'Q' && e.op != 'F' && e.op != 'S':
 				// PostgreSQL skips the rest of an extended batch up to Sync.
 				s.undo(e)
@@ -138,7 +163,7 @@ func (s *session) pump(sc *serverConn) {
 				s.skipAfterError()
 			case e.completes(typ):
 				if typ == 'C' {
-					post = appendTruncationNotice(post, e, stmtIdx, rsRows)
+					post = appendTruncationNotice(post, e, v.stmtIdx, v.rsRows)
 				}
 				done := s.pop()
 				if typ == 'Z' && done.req != nil && done.req.sqlQ != nil {
@@ -147,6 +172,7 @@ func (s *session) pump(sc *serverConn) {
 				if typ == 'Z' {
 					finished = done.req
 					release = s.requestDone(sc, frame[5])
+					drained = s.outstanding == 0
 				}
 				post = s.takeSynth(post)
 			}
@@ -156,8 +182,8 @@ func (s *session) pump(sc *serverConn) {
 			s.commitWrites()
 		}
 		if (typ == 'C' && !hidden) || typ == 'I' || typ == 'E' || typ == 's' {
-			rsRows = 0
-			stmtIdx++
+			v.rsRows = 0
+			v.stmtIdx++
 		}
 
 		if len(pre) > 0 {
@@ -170,6 +196,12 @@ func (s *session) pump(sc *serverConn) {
 			s.cw.Write(post)
 		}
 		if typ != 'Z' {
+			if inline && (typ == 'G' || typ == 'W') {
+				// COPY FROM STDIN: the client's goroutine must go back to
+				// reading the client while the server's goroutine relays.
+				unlock()
+				return pumpHandover, v
+			}
 			continue
 		}
 		if finished != nil && s.mode == "transaction" {
@@ -179,7 +211,7 @@ func (s *session) pump(sc *serverConn) {
 				if finished.decision != nil {
 					decs = append(decs, finished.decision)
 				}
-				s.noteStateChanges(sc, decs, sqlstate != "", frame[5])
+				s.noteStateChanges(sc, decs, v.sqlstate != "", frame[5])
 			}
 			s.mu.Unlock()
 			finished.stateDecs = finished.stateDecs[:0]
@@ -190,7 +222,7 @@ func (s *session) pump(sc *serverConn) {
 				f.finish(frame[5])
 			}
 			finished.fills = finished.fills[:0]
-			finished.rows, finished.sqlstate = rows, sqlstate
+			finished.rows, finished.sqlstate = v.rows, v.sqlstate
 			if !finished.internal {
 				for _, c := range completionStages {
 					c.run(s, finished)
@@ -198,11 +230,15 @@ func (s *session) pump(sc *serverConn) {
 			}
 			s.recycle(finished)
 		}
-		rows, sqlstate, stmtIdx, rsRows = 0, "", 0, 0
+		v = relayVars{}
 		if release {
 			unlock()
 			s.pool.checkin(sc)
-			return
+			return pumpReleased, v
+		}
+		if inline && drained {
+			unlock()
+			return pumpHeld, v
 		}
 	}
 }

@@ -61,6 +61,10 @@ type serverConn struct {
 	// transaction costs no goroutine start and no stack growth.
 	links    chan *session
 	stopOnce sync.Once
+	// resume is the state of a request an inline relay handed over
+	// (inline.go); deadline says an inline relay left a read deadline set.
+	resume   relayVars
+	deadline bool
 }
 
 // relayLoop runs pump for each client linked to the server until the
@@ -83,13 +87,19 @@ func (sc *serverConn) pumpSafe(s *session) {
 			sc.conn.Close()
 		}
 	}()
-	s.pump(sc)
+	v := sc.resume
+	sc.resume = relayVars{}
+	s.pump(sc, v, false)
 }
 
 // link starts relaying sc's replies to s; the caller holds sc exclusively
 // (checked out). The channel has room for one link: the pump of the
 // previous client may still be returning from its checkin.
 func (sc *serverConn) link(s *session) {
+	if sc.deadline {
+		sc.conn.SetReadDeadline(time.Time{})
+		sc.deadline = false
+	}
 	s.pumps.Add(1)
 	sc.links <- s
 }

@@ -308,6 +308,7 @@ func (s *session) dispatch(kind byte) error {
 func (s *session) send(r *request) error {
 	s.mu.Lock()
 	sc := s.server
+	fresh := sc == nil // linked below, unless relayed inline
 	if sc == nil {
 		s.mu.Unlock()
 		s.setState(clientWaiting)
@@ -326,7 +327,6 @@ func (s *session) send(r *request) error {
 			ir.internal = true
 			s.push(entry{op: 'Q', req: ir})
 		}
-		sc.link(s)
 	} else {
 		s.wbuf = s.wbuf[:0]
 	}
@@ -334,6 +334,9 @@ func (s *session) send(r *request) error {
 		select {
 		case <-s.cancelWait:
 			// Cancelled before it reached a server: it never runs.
+			if fresh {
+				sc.link(s)
+			}
 			s.mu.Unlock()
 			s.requestFailed(r, errWaitCanceled)
 			return nil
@@ -342,6 +345,10 @@ func (s *session) send(r *request) error {
 	}
 	out := s.compile(sc, s.wbuf, r)
 	synth := s.head() != nil && s.head().act == actSynth
+	inline := s.inlineOK(r, fresh, out)
+	if fresh && !inline {
+		sc.link(s)
+	}
 	s.setState(clientActive)
 	s.mu.Unlock()
 
@@ -358,6 +365,9 @@ func (s *session) send(r *request) error {
 		s.cw.Write(pre)
 		s.cw.Flush()
 		s.wmu.Unlock()
+	}
+	if inline {
+		return s.relayInline(sc, out)
 	}
 	if len(out) > 0 {
 		if _, err := sc.conn.Write(out); err != nil {
