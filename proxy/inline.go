@@ -30,8 +30,14 @@ func (s *session) inlineOK(r *request, fresh bool, out []byte) bool {
 // relayInline writes out to sc and relays the reply on the client's
 // goroutine (see above).
 func (s *session) relayInline(sc *serverConn, out []byte) error {
-	sc.conn.SetReadDeadline(time.Now().Add(inlineWait))
-	sc.deadline = true
+	// Moving a deadline costs a runtime timer update: keep the one set
+	// for an earlier request while it is still at least half the wait
+	// away (the wait is then between inlineWait/2 and inlineWait).
+	if now := time.Now(); !sc.deadline || sc.deadlineAt.Sub(now) < inlineWait/2 {
+		sc.deadlineAt = now.Add(inlineWait)
+		sc.conn.SetReadDeadline(sc.deadlineAt)
+		sc.deadline = true
+	}
 	if rc, ok := sc.conn.(*rawConn); ok && sc.fr.buffered() == 0 {
 		rc.writeThenRead(out)
 	} else if _, err := sc.conn.Write(out); err != nil {

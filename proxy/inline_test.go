@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -79,8 +80,22 @@ func TestInlineRelayHandovers(t *testing.T) {
 		t.Fatal("the slow reply was not handed over: the test does not cover the handover")
 	}
 
-	// COPY FROM STDIN: the server waits for the client's data.
+	// COPY FROM STDIN, the way psql sends it: the client waits for
+	// CopyInResponse, and the server waits for the client's data.
 	waits = inlineHandovers(t, "wait")
+	raw := dialRaw(t, h.dsn(db))
+	copyIn := func(rc *rawConn) []string {
+		t.Helper()
+		rc.send(msgQuery("COPY inl FROM STDIN"))
+		got := []string{rc.recv()}
+		rc.send(&pgproto3.CopyData{Data: []byte("1\tone\n2\ttwo\n")}, &pgproto3.CopyDone{})
+		return append(got, rc.untilReady(1)...)
+	}
+	sameTranscript(t, "COPY FROM STDIN", copyIn(dialRaw(t, directDSN(h.pg, db))), copyIn(raw))
+	if inlineHandovers(t, "wait") == waits {
+		t.Fatal("COPY FROM STDIN was not handed over")
+	}
+	// pgx sends its data without waiting for CopyInResponse.
 	src := make([][]any, 5000)
 	for i := range src {
 		src[i] = []any{int32(i), fmt.Sprintf("row %d", i)}
@@ -88,9 +103,6 @@ func TestInlineRelayHandovers(t *testing.T) {
 	n, err := c.CopyFrom(ctx, pgx.Identifier{"inl"}, []string{"id", "v"}, pgx.CopyFromRows(src))
 	if err != nil || n != int64(len(src)) {
 		t.Fatalf("CopyFrom: %d rows, %v", n, err)
-	}
-	if inlineHandovers(t, "wait") == waits {
-		t.Fatal("COPY FROM STDIN was not handed over")
 	}
 	same("SELECT count(*), sum(id), max(v) FROM inl")
 

@@ -90,10 +90,11 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 	s := p.settings.Load()
 	start := time.Now()
 	deadline := start.Add(s.waitTimeout)
-	armed := false
+	reused := w != nil
+	var own *time.Timer
 	defer func() {
-		if armed {
-			w.timer.Stop()
+		if own != nil {
+			own.Stop()
 		}
 	}()
 	for {
@@ -139,15 +140,17 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 		p.waiters = append(p.waiters, w)
 		p.mu.Unlock()
 
-		// Timers since Go 1.23 deliver no stale tick after Stop or Reset,
-		// so one timer serves every wait.
-		remaining := time.Until(deadline)
+		// A reused waiter keeps its timer armed between waits: deadlines
+		// only grow, so a timer set for an earlier wait fires early, and
+		// is then re-armed for what is left (once per query_wait_timeout
+		// at most), instead of a Reset and a Stop for every wait.
 		if w.timer == nil {
-			w.timer = time.NewTimer(remaining)
-		} else {
-			w.timer.Reset(remaining)
+			w.timer = time.NewTimer(time.Until(deadline))
+			if !reused {
+				own = w.timer
+			}
 		}
-		armed = true
+	wait:
 		select {
 		case sc := <-w.ch:
 			if sc == nil {
@@ -156,6 +159,10 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 			p.noteWait(start)
 			return sc, nil
 		case <-w.timer.C:
+			if left := time.Until(deadline); left > 0 {
+				w.timer.Reset(left)
+				goto wait
+			}
 			if sc := p.cancelWait(w); sc != nil {
 				p.noteWait(start)
 				return sc, nil

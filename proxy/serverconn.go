@@ -63,8 +63,9 @@ type serverConn struct {
 	stopOnce sync.Once
 	// resume is the state of a request an inline relay handed over
 	// (inline.go); deadline says an inline relay left a read deadline set.
-	resume   relayVars
-	deadline bool
+	resume     relayVars
+	deadline   bool
+	deadlineAt time.Time
 }
 
 // relayLoop runs pump for each client linked to the server until the
@@ -160,6 +161,7 @@ func (sc *serverConn) close() {
 func (sc *serverConn) roundTrip(sql string, timeout time.Duration) error {
 	sc.conn.SetDeadline(time.Now().Add(timeout))
 	defer sc.conn.SetDeadline(time.Time{})
+	sc.deadline = false // the inline relay's is replaced, then cleared
 	sc.wbuf = appendQuery(sc.wbuf[:0], sql)
 	if _, err := sc.conn.Write(sc.wbuf); err != nil {
 		return err
@@ -292,6 +294,7 @@ func (t target) dialPgconn(ctx context.Context) (*pgconn.PgConn, error) {
 func (sc *serverConn) show(name string, timeout time.Duration) (string, error) {
 	sc.conn.SetDeadline(time.Now().Add(timeout))
 	defer sc.conn.SetDeadline(time.Time{})
+	sc.deadline = false // the inline relay's is replaced, then cleared
 	sc.wbuf = appendQuery(sc.wbuf[:0], "SHOW "+quoteIdent(name))
 	if _, err := sc.conn.Write(sc.wbuf); err != nil {
 		return "", err

@@ -612,6 +612,7 @@ func (s *session) finish() {
 	s.pumps.Wait()
 	if sc != nil {
 		sc.conn.SetReadDeadline(time.Time{})
+		sc.deadline = false
 		s.giveBack(sc, outstanding, unsynced || failed)
 	}
 	s.commitWrites()

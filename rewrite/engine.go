@@ -1,7 +1,5 @@
 package rewrite
 
-import "sync/atomic"
-
 // Engine applies one configuration's rules. It is immutable once built and
 // safe for concurrent use; a reload builds a new Engine (Reload keeps the
 // analysis cache, so nothing is parsed again).
@@ -15,7 +13,7 @@ type Engine struct {
 	cache        *analysisCache
 	shapes       *shapeCache
 	sess         sessionBits
-	admit        atomic.Uint64
+	door         *doorkeeper
 }
 
 // NewEngine validates cfg and compiles its rules. An invalid configuration
@@ -46,6 +44,7 @@ func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache) (*Engine, e
 		cacheBytes: cfg.Engine.AnalysisCacheBytes,
 		cache:      cache,
 		shapes:     shapes,
+		door:       newDoorkeeper(),
 	}
 	if e.cache == nil {
 		e.cache = newAnalysisCache(cfg.Engine.AnalysisCacheBytes)
@@ -200,21 +199,16 @@ func (e *Engine) analysisFor(sql string) *analysis {
 	}
 	metricCacheMisses.Inc()
 	an := e.analyzeNew(sql)
-	if an.derived && e.admit.Add(1)%shapeAdmitEvery != 0 {
+	if an.derived && !e.door.admit(sql) {
 		// Texts served from a shape are cheap to rebuild and mostly
-		// unique (a new literal each time): caching each would make
-		// every one pay a cache insert and an eviction. A text that
-		// repeats is admitted after a few sightings.
+		// unique (a new literal each time): only one that repeats is
+		// cached (admit.go).
 		return an
 	}
 	an = e.cache.put(sql, an)
 	metricCacheBytes.Set(float64(e.cache.size()))
 	return an
 }
-
-// shapeAdmitEvery: one shape-derived analysis in this many is put in the
-// exact-text cache.
-const shapeAdmitEvery = 8
 
 // analyzeNew analyzes a text not in the exact cache: from its shape when
 // a text differing only in literals was analyzed before, else with
