@@ -56,9 +56,10 @@ type pool struct {
 // waits (the channel is always drained when a wait ends), so queueing costs
 // no allocation on the request path.
 type waiter struct {
-	ch    chan *serverConn // nil value: a slot freed up, try again
-	since time.Time
-	timer *time.Timer // query_wait_timeout, reused across waits
+	ch     chan *serverConn // nil value: a slot freed up, try again
+	since  time.Time
+	timer  *time.Timer // query_wait_timeout, reused across waits
+	onWait func()      // called when the client starts to wait
 }
 
 func newPool(key poolKey, s *poolSettings) *pool {
@@ -88,8 +89,9 @@ var errWaitCanceled = &pgError{Severity: "ERROR", Code: codeQueryCanceled, Messa
 // is the caller's reusable waiter.
 func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *waiter) (*serverConn, error) {
 	s := p.settings.Load()
-	start := time.Now()
-	deadline := start.Add(s.waitTimeout)
+	// The clock is read only once a client has to wait (or dial): most
+	// checkouts find an idle server.
+	var start, deadline time.Time
 	reused := w != nil
 	var own *time.Timer
 	defer func() {
@@ -118,6 +120,9 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 			p.total++
 			p.active++
 			p.mu.Unlock()
+			if start.IsZero() {
+				start = time.Now()
+			}
 			sc, err := p.dial(ctx, s)
 			if err != nil {
 				p.mu.Lock()
@@ -130,6 +135,10 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 			p.noteWait(start)
 			return sc, nil
 		}
+		if start.IsZero() {
+			start = time.Now()
+			deadline = start.Add(s.waitTimeout)
+		}
 		if w == nil {
 			w = &waiter{}
 		}
@@ -139,6 +148,9 @@ func (p *pool) checkoutCancel(ctx context.Context, cancel <-chan struct{}, w *wa
 		w.since = start
 		p.waiters = append(p.waiters, w)
 		p.mu.Unlock()
+		if w.onWait != nil {
+			w.onWait()
+		}
 
 		// A reused waiter keeps its timer armed between waits: deadlines
 		// only grow, so a timer set for an earlier wait fires early, and
@@ -204,8 +216,12 @@ func (p *pool) cancelWait(w *waiter) *serverConn {
 	return sc
 }
 
+// noteWait records a checkout; a zero start is one that did not wait.
 func (p *pool) noteWait(start time.Time) {
-	d := time.Since(start)
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
 	p.totalWaitNanos.Add(int64(d))
 	if p.onWait != nil {
 		p.onWait(d)
@@ -216,18 +232,20 @@ func (p *pool) noteWait(start time.Time) {
 // vet checks an idle server before reuse: too old servers are closed, and
 // one idle for longer than server_check_delay is tested first.
 func (p *pool) vet(sc *serverConn, s *poolSettings) (*serverConn, bool) {
-	if s.lifetime > 0 && time.Since(sc.created) > s.lifetime {
+	now := time.Now()
+	if s.lifetime > 0 && now.Sub(sc.created) > s.lifetime {
 		p.discard(sc)
 		return nil, false
 	}
-	if s.checkDelay > 0 && time.Since(sc.lastUsed) > s.checkDelay {
+	if s.checkDelay > 0 && now.Sub(sc.lastUsed) > s.checkDelay {
 		sc.setState(serverTesting)
 		if err := sc.roundTrip(s.checkQuery, s.target.connectTimeout); err != nil || sc.txStatus.Load() != 'I' {
 			p.discard(sc)
 			return nil, false
 		}
+		now = time.Now()
 	}
-	sc.setState(serverActive)
+	sc.setStateAt(serverActive, now)
 	return sc, true
 }
 
@@ -265,8 +283,9 @@ func (p *pool) dial(ctx context.Context, s *poolSettings) (*serverConn, error) {
 // back: to the longest waiting client, else to the idle stack.
 func (p *pool) checkin(sc *serverConn) {
 	s := p.settings.Load()
+	now := time.Now()
 	p.mu.Lock()
-	if p.closed || p.total > s.size || (s.lifetime > 0 && time.Since(sc.created) > s.lifetime) {
+	if p.closed || p.total > s.size || (s.lifetime > 0 && now.Sub(sc.created) > s.lifetime) {
 		p.mu.Unlock()
 		p.discard(sc)
 		return
@@ -275,13 +294,13 @@ func (p *pool) checkin(sc *serverConn) {
 		w := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.mu.Unlock()
-		sc.setState(serverActive)
+		sc.setStateAt(serverActive, now)
 		w.ch <- sc
 		return
 	}
 	p.active--
-	sc.lastUsed = time.Now()
-	sc.setState(serverIdle)
+	sc.lastUsed = now
+	sc.setStateAt(serverIdle, now)
 	p.idle = append(p.idle, sc)
 	p.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/sluice-proxy/sluice/rewrite"
 	"net"
 	"os"
+	"time"
 )
 
 // relayVars is what the relay counts for the request in flight. It moves
@@ -170,8 +171,12 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 					s.sqlFinish(done.req.sqlQ)
 				}
 				if typ == 'Z' {
+					now := time.Now()
 					finished = done.req
-					release = s.requestDone(sc, frame[5])
+					if finished != nil {
+						finished.end = now
+					}
+					release = s.requestDone(sc, frame[5], now)
 					drained = s.outstanding == 0
 				}
 				post = s.takeSynth(post)
@@ -266,14 +271,14 @@ func (s *session) takeSynth(dst []byte) []byte {
 // requestDone decides, at a request's ReadyForQuery, whether the server
 // goes back to the pool (transaction mode, idle, nothing outstanding).
 // The caller holds s.mu.
-func (s *session) requestDone(sc *serverConn, status byte) bool {
+func (s *session) requestDone(sc *serverConn, status byte, now time.Time) bool {
 	if status == 'I' {
 		s.pool.totalXacts.Add(1)
 	}
 	if s.outstanding > 0 || s.unsynced || s.server != sc {
 		return false
 	}
-	s.setState(clientIdle)
+	s.setStateAt(clientIdle, now)
 	if s.mode != "transaction" || status != 'I' || s.stopping || s.pinned || s.head() != nil {
 		return false
 	}

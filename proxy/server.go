@@ -183,6 +183,7 @@ func (s *Server) startSession(c net.Conn) {
 		cancelWait: make(chan struct{}, 1),
 	}
 	sess.log = s.log.With().Uint64("client", sess.id).Str("addr", sess.addr).Logger()
+	sess.wait.onWait = func() { sess.setState(clientWaiting) }
 	sess.setState(clientLogin)
 	s.sessions.Store(sess.id, sess)
 	clientsGauge.Inc()

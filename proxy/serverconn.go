@@ -143,9 +143,12 @@ func dialServer(ctx context.Context, t target, maxMsg int) (*serverConn, error) 
 	return sc, nil
 }
 
-func (sc *serverConn) setState(s serverState) {
+func (sc *serverConn) setState(s serverState) { sc.setStateAt(s, time.Now()) }
+
+// setStateAt is setState with the time already read.
+func (sc *serverConn) setStateAt(s serverState, t time.Time) {
 	sc.state.Store(int32(s))
-	sc.since.Store(time.Now().UnixNano())
+	sc.since.Store(t.UnixNano())
 }
 
 // close closes the socket and ends the relay goroutine. Only a server no

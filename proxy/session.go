@@ -112,7 +112,8 @@ type session struct {
 // stages see and that stats and the cache account for.
 type request struct {
 	start    time.Time
-	internal bool // Sluice's own (settings): replies are not relayed
+	end      time.Time // its ReadyForQuery arrived (zero: answered by Sluice)
+	internal bool      // Sluice's own (settings): replies are not relayed
 	rows     int64
 	sqlstate string
 	kind     byte // 'Q', 'F' or 'S'
@@ -138,9 +139,12 @@ type execLimit struct {
 	d   *rewrite.Decision
 }
 
-func (s *session) setState(c clientState) {
+func (s *session) setState(c clientState) { s.setStateAt(c, time.Now()) }
+
+// setStateAt is setState with the time already read.
+func (s *session) setStateAt(c clientState, t time.Time) {
 	s.state.Store(int32(c))
-	s.since.Store(time.Now().UnixNano())
+	s.since.Store(t.UnixNano())
 }
 
 func (s *session) newRequest(kind byte) *request {
@@ -276,11 +280,11 @@ func (s *session) dispatch(kind byte) error {
 		case <-s.cancelWait:
 		default:
 		}
-		s.setState(clientActive)
 		r := s.open
 		if r == nil {
 			r = s.newRequest(kind)
 		}
+		s.setStateAt(clientActive, r.start)
 		s.open = nil
 		r.kind = kind
 		if kind == 'S' {
@@ -311,7 +315,6 @@ func (s *session) send(r *request) error {
 	fresh := sc == nil // linked below, unless relayed inline
 	if sc == nil {
 		s.mu.Unlock()
-		s.setState(clientWaiting)
 		got, err := s.pool.checkoutCancel(context.Background(), s.cancelWait, &s.wait)
 		if err != nil {
 			s.requestFailed(r, err)
@@ -349,7 +352,9 @@ func (s *session) send(r *request) error {
 	if fresh && !inline {
 		sc.link(s)
 	}
-	s.setState(clientActive)
+	if clientState(s.state.Load()) != clientActive {
+		s.setState(clientActive)
+	}
 	s.mu.Unlock()
 
 	s.wbuf = out[:0]

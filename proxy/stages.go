@@ -43,7 +43,12 @@ func relayStage(s *session, r *request) (bool, error) {
 
 // statsStage counts a finished request.
 func statsStage(s *session, r *request) {
-	d := time.Since(r.start)
+	var d time.Duration
+	if r.end.IsZero() {
+		d = time.Since(r.start)
+	} else {
+		d = r.end.Sub(r.start)
+	}
 	queryDuration.Observe(d.Seconds())
 	s.pool.totalQueries.Add(1)
 	if r.sqlstate != "" && len(r.sqlstate) >= 2 {
