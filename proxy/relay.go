@@ -228,24 +228,38 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			}
 			finished.fills = finished.fills[:0]
 			finished.rows, finished.sqlstate = v.rows, v.sqlstate
-			if !finished.internal {
-				for _, c := range completionStages {
-					c.run(s, finished)
-				}
-			}
-			s.recycle(finished)
 		}
 		v = relayVars{}
 		if release {
-			unlock()
+			// The server goes back before the reply is flushed and the
+			// request accounted: a waiting client gets it without waiting
+			// for this client's socket (or for this thread, should the
+			// kernel switch to the backend the write wakes).
 			s.pool.checkin(sc)
+			unlock()
+			s.complete(finished)
 			return pumpReleased, v
 		}
+		s.complete(finished)
 		if inline && drained {
 			unlock()
 			return pumpHeld, v
 		}
 	}
+}
+
+// complete runs the completion stages of a finished request (nil: none)
+// and recycles it.
+func (s *session) complete(r *request) {
+	if r == nil {
+		return
+	}
+	if !r.internal {
+		for _, c := range completionStages {
+			c.run(s, r)
+		}
+	}
+	s.recycle(r)
 }
 
 // writeRelayed copies a server frame to the client; the caller holds wmu.
