@@ -231,13 +231,14 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 		}
 		v = relayVars{}
 		if release {
-			// The server goes back before the reply is flushed and the
-			// request accounted: a waiting client gets it without waiting
-			// for this client's socket (or for this thread, should the
-			// kernel switch to the backend the write wakes).
+			// The server goes back before the reply is flushed: a waiting
+			// client gets it without waiting for this client's socket (or
+			// for this thread, should the kernel switch to the process
+			// the write wakes). The request is accounted before the flush,
+			// so a client that asks for stats after its reply finds it.
 			s.pool.checkin(sc)
-			unlock()
 			s.complete(finished)
+			unlock()
 			return pumpReleased, v
 		}
 		s.complete(finished)

@@ -19,7 +19,7 @@ type Engine struct {
 // NewEngine validates cfg and compiles its rules. An invalid configuration
 // is returned as an error and no Engine: the caller keeps the old one.
 func NewEngine(cfg Config) (*Engine, error) {
-	return newEngine(cfg, nil, nil)
+	return newEngine(cfg, nil, nil, nil)
 }
 
 // Reload builds an Engine for cfg that shares e's analysis cache when its
@@ -27,13 +27,14 @@ func NewEngine(cfg Config) (*Engine, error) {
 func (e *Engine) Reload(cfg Config) (*Engine, error) {
 	var c *analysisCache
 	var sc *shapeCache
+	var door *doorkeeper
 	if e != nil && e.cacheBytes == cfg.Engine.AnalysisCacheBytes {
-		c, sc = e.cache, e.shapes
+		c, sc, door = e.cache, e.shapes, e.door
 	}
-	return newEngine(cfg, c, sc)
+	return newEngine(cfg, c, sc, door)
 }
 
-func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache) (*Engine, error) {
+func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache, door *doorkeeper) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -44,9 +45,10 @@ func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache) (*Engine, e
 		cacheBytes: cfg.Engine.AnalysisCacheBytes,
 		cache:      cache,
 		shapes:     shapes,
-		door:       newDoorkeeper(),
+		door:       door,
 	}
 	if e.cache == nil {
+		e.door = newDoorkeeper()
 		e.cache = newAnalysisCache(cfg.Engine.AnalysisCacheBytes)
 		// Shapes are small and few: a quarter of the budget on top.
 		e.shapes = newShapeCache(cfg.Engine.AnalysisCacheBytes / 4)
@@ -193,16 +195,27 @@ func (e *Engine) analysisFor(sql string) *analysis {
 		an.setParseError("not analyzed: text longer than rewrite.max_statement_bytes")
 		return an
 	}
-	if an, ok := e.cache.get(sql); ok {
+	// A text the doorkeeper has not seen lately is not in the exact-text
+	// cache if a shape serves it (admit.go): over the simple protocol
+	// that is most texts, and skipping the lookup saves a miss in a large
+	// table. Any other text is looked up before it is parsed.
+	seen := e.door.admit(sql)
+	if seen || e.shapes == nil {
+		if an, ok := e.cache.get(sql); ok {
+			metricCacheHits.Inc()
+			return an
+		}
+	}
+	an, cached := e.analyzeNew(sql, !seen && e.shapes != nil)
+	if cached {
 		metricCacheHits.Inc()
 		return an
 	}
 	metricCacheMisses.Inc()
-	an := e.analyzeNew(sql)
-	if an.derived && !e.door.admit(sql) {
+	if an.derived && !seen {
 		// Texts served from a shape are cheap to rebuild and mostly
 		// unique (a new literal each time): only one that repeats is
-		// cached (admit.go).
+		// cached.
 		return an
 	}
 	an = e.cache.put(sql, an)
@@ -210,35 +223,49 @@ func (e *Engine) analysisFor(sql string) *analysis {
 	return an
 }
 
-// analyzeNew analyzes a text not in the exact cache: from its shape when
-// a text differing only in literals was analyzed before, else with
-// pg_query.
-func (e *Engine) analyzeNew(sql string) *analysis {
+// analyzeNew analyzes a text: from its shape when a text differing only in
+// literals was analyzed before, else with pg_query. lookup says the
+// exact-text cache was not consulted yet; it then is before a parse, and
+// cached reports a hit there.
+func (e *Engine) analyzeNew(sql string, lookup bool) (an *analysis, cached bool) {
 	if e.shapes == nil {
-		return analyze(sql)
+		return e.parse(sql, lookup)
 	}
 	lb := lexPool.Get().(*lexBuf)
 	defer lexPool.Put(lb)
 	toks, key, ok := lexShape(sql, lb.toks, lb.key)
 	lb.toks, lb.key = toks, key
 	if !ok {
-		return analyze(sql)
+		return e.parse(sql, lookup)
 	}
 	k := string(key)
 	if sh, hit := e.shapes.c.GetIfPresent(k); hit {
 		if sh.ok {
 			if an := sh.instantiate(sql, toks); an != nil {
 				metricShapeHits.Inc()
-				return an
+				return an, false
 			}
 		}
-		return analyze(sql)
+		return e.parse(sql, lookup)
 	}
-	an := analyze(sql)
+	if an, cached = e.parse(sql, lookup); cached {
+		return an, true
+	}
 	sh := newShape(an, toks)
 	e.shapes.c.SetIfAbsent(k, sh)
 	if sh.ok {
 		an.shape = sh
 	}
-	return an
+	return an, false
+}
+
+// parse returns the cached analysis of sql when lookup is set and the
+// exact-text cache has it, else a new one from pg_query.
+func (e *Engine) parse(sql string, lookup bool) (*analysis, bool) {
+	if lookup {
+		if an, ok := e.cache.get(sql); ok {
+			return an, true
+		}
+	}
+	return analyze(sql), false
 }
