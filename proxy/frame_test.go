@@ -171,8 +171,8 @@ func TestFrameReaderLargeFrames(t *testing.T) {
 			t.Fatalf("frame %d (%d bytes): got %d bytes, %v", i, len(w), len(got), err)
 		}
 	}
-	if cap(fr.buf) > 1<<20 {
-		t.Fatalf("reader kept a %d-byte buffer after a huge frame", cap(fr.buf))
+	if cap(fr.large) > 1<<20 {
+		t.Fatalf("reader kept a %d-byte buffer after a huge frame", cap(fr.large))
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluice-proxy/sluice/proxy/auth"
 	"github.com/sluice-proxy/sluice/rewrite"
@@ -170,7 +169,7 @@ func (s *session) finishLogin(out []byte, params map[string]string, sc *serverCo
 func (s *session) readStartup(cfg *snapshot) (*startupPacket, error) {
 	tlsDone := false
 	for {
-		sp, err := readStartupPacket(s.fr.r)
+		sp, err := readStartupPacket(s.fr)
 		if err != nil {
 			return nil, err
 		}
@@ -226,8 +225,7 @@ func (s *session) authenticate(cfg *snapshot) error {
 		s.log.Warn().Err(err).Msg("auth_query failed")
 		found = false
 	}
-	be := pgproto3.NewBackend(s.fr.r, s.conn)
-	be.SetMaxBodyLen(cfg.proxy.MaxMessageSize)
+	be := &authConn{s: s, max: cfg.proxy.MaxMessageSize}
 	if err := auth.Authenticate(be, cfg.method, s.user, secret, found); err != nil {
 		if errors.Is(err, auth.ErrDisconnected) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return errClientGone

@@ -34,6 +34,7 @@ type rawConn struct {
 
 	rmu   sync.Mutex
 	rbuf  []byte
+	lazy  *frameReader // set: read into its buffer, taken only once data is there
 	rn    int
 	rerr  syscall.Errno
 	readF func(fd uintptr) bool
@@ -72,12 +73,18 @@ func (r *rawConn) readFD(fd uintptr) bool {
 	if r.armed != nil {
 		return r.writeArmed(fd)
 	}
+	if r.lazy != nil {
+		r.rbuf = r.lazy.take()
+	}
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&r.rbuf[0])), uintptr(len(r.rbuf)))
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if r.lazy != nil {
+				r.lazy.giveBack()
+			}
 			return false
 		}
 		r.rn, r.rerr = int(n), e
@@ -140,7 +147,25 @@ func (r *rawConn) Read(b []byte) (int, error) {
 	}
 	r.rmu.Lock()
 	defer r.rmu.Unlock()
-	r.rbuf, r.rn, r.rerr = b, 0, 0
+	r.rbuf = b
+	return r.read()
+}
+
+// readLazy reads into fr's buffer from its end, borrowing the buffer only
+// when the socket has data and giving it back before the goroutine parks
+// for more (frame.go).
+func (r *rawConn) readLazy(fr *frameReader) (int, error) {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	r.lazy = fr
+	n, err := r.read()
+	r.lazy = nil
+	return n, err
+}
+
+// read runs a Read with its target (rbuf or lazy) set.
+func (r *rawConn) read() (int, error) {
+	r.rn, r.rerr = 0, 0
 	err := r.rc.Read(r.readF)
 	if r.armed != nil || r.aerr != 0 {
 		// The armed write did not complete in the callback: a full

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -177,8 +176,8 @@ func (s *Server) startSession(c net.Conn) {
 		conn: c,
 		raw:  c,
 		addr: c.RemoteAddr().String(),
-		fr:   newFrameReader(rw, clientReadBuffer, cfg.proxy.MaxMessageSize),
-		cw:   bufio.NewWriterSize(rw, clientWriteBuffer),
+		fr:   newClientFrameReader(rw, cfg.proxy.MaxMessageSize),
+		cw:   newClientWriter(rw),
 
 		cancelWait: make(chan struct{}, 1),
 	}

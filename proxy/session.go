@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -50,7 +49,7 @@ type session struct {
 	fr   *frameReader
 
 	wmu sync.Mutex // serialises writes to the client
-	cw  *bufio.Writer
+	cw  *clientWriter
 
 	db, user, app string
 	pool          *pool

@@ -27,7 +27,7 @@ import (
 //   - trust: no exchange at all; user existence is the caller's business.
 //
 // be's decoded messages are only read here; nothing is kept past return.
-func Authenticate(be *pgproto3.Backend, method Method, user string, secret Secret, found bool) error {
+func Authenticate(be Conn, method Method, user string, secret Secret, found bool) error {
 	if !found {
 		secret = Secret{}
 	}
@@ -87,4 +87,17 @@ func outcome(err error) string {
 		return "failed"
 	}
 	return "error"
+}
+
+// Conn is the client connection an exchange runs on. *pgproto3.Backend is
+// one; the proxy passes its own, over the session's reader and writer,
+// rather than give each login a Backend and its read buffer.
+type Conn interface {
+	Send(msg pgproto3.BackendMessage)
+	Flush() error
+	// SetAuthType tells Receive how to decode a 'p' message.
+	SetAuthType(authType uint32) error
+	// Receive returns the client's next message, or an error as
+	// pgproto3.Backend's Receive gives it.
+	Receive() (pgproto3.FrontendMessage, error)
 }

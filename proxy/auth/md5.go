@@ -17,7 +17,7 @@ const maxPasswordLen = 65535
 // user's md5 verifier, or "" when the exchange is doomed (unknown user),
 // which still reads the answer before failing, so nothing shows the user is
 // missing.
-func md5Exchange(be *pgproto3.Backend, user, verifier, logDetail string) error {
+func md5Exchange(be Conn, user, verifier, logDetail string) error {
 	var salt [4]byte
 	rand.Read(salt[:]) // never fails (Go 1.24+)
 	be.Send(&pgproto3.AuthenticationMD5Password{Salt: salt})
@@ -46,7 +46,7 @@ func md5Response(verifier string, salt [4]byte) string {
 }
 
 // receivePassword is recv_password_packet: one PasswordMessage, not empty.
-func receivePassword(be *pgproto3.Backend, authType uint32) (string, error) {
+func receivePassword(be Conn, authType uint32) (string, error) {
 	msg, err := receive(be, authType, "password")
 	if err != nil {
 		return "", err

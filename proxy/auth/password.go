@@ -9,7 +9,7 @@ import (
 
 // passwordExchange is CheckPasswordAuth: ask for the password in clear and
 // check it with plain_crypt_verify, against any kind of secret.
-func passwordExchange(be *pgproto3.Backend, user string, secret Secret, logDetail string) error {
+func passwordExchange(be Conn, user string, secret Secret, logDetail string) error {
 	be.Send(&pgproto3.AuthenticationCleartextPassword{})
 	if err := be.Flush(); err != nil {
 		return disconnected(err)

@@ -16,7 +16,7 @@ import (
 // PasswordMessage all share that type byte). Any other message is the
 // protocol violation PostgreSQL reports as "expected <what> response, got
 // message type N".
-func receive(be *pgproto3.Backend, authType uint32, what string) (pgproto3.FrontendMessage, error) {
+func receive(be Conn, authType uint32, what string) (pgproto3.FrontendMessage, error) {
 	if err := be.SetAuthType(authType); err != nil {
 		panic("BUG: " + err.Error())
 	}

@@ -91,7 +91,7 @@ func (s *scramServer) final(msg []byte) (string, *Error) {
 // scramExchange runs CheckSASLAuth with the SCRAM mechanism on be. On
 // success AuthenticationSASLFinal is queued but not flushed: the caller
 // sends AuthenticationOk next and flushes both at once.
-func scramExchange(be *pgproto3.Backend, s *scramServer) error {
+func scramExchange(be Conn, s *scramServer) error {
 	be.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scramMechanism}})
 	if err := be.Flush(); err != nil {
 		return disconnected(err)
@@ -142,7 +142,7 @@ func scramExchange(be *pgproto3.Backend, s *scramServer) error {
 	return nil
 }
 
-func receiveSASLResponse(be *pgproto3.Backend, user string) ([]byte, error) {
+func receiveSASLResponse(be Conn, user string) ([]byte, error) {
 	msg, err := receive(be, pgproto3.AuthTypeSASLContinue, "SASL")
 	if err != nil {
 		return nil, err
