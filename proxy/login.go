@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-
 	"github.com/sluice-proxy/sluice/proxy/auth"
 	"github.com/sluice-proxy/sluice/rewrite"
 )
