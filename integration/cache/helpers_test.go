@@ -332,6 +332,29 @@ func (p *hitProof) expect(what string, want int64) {
 	}
 }
 
+// warm reads q through r until a read is served from the cache (a hit
+// in this instance's database), checking every answer against want. The
+// first read fills; under load a fill may not be usable at once (the
+// database's catalog still loading, a Redis call over redis.timeout: both
+// mean "go to PostgreSQL", never a stale answer), so it reads again, for
+// at most 5 s.
+func (p *hitProof) warm(r *pgx.Conn, q, want string) {
+	p.t.Helper()
+	start, _ := p.hits()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if got := queryText(p.t, r, q); got != want {
+			p.t.Fatalf("cached read differs from direct:\n%s\nvs\n%s", got, want)
+		}
+		if local, _ := p.hits(); local > start {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("warm-up: %q never served from the cache in database %s within 5 s", q, p.db)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // delta is a metric series' change since the proof was taken.
 func (p *hitProof) delta(name string, labels ...string) float64 {
 	p.t.Helper()
