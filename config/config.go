@@ -17,7 +17,10 @@ import (
 // Config is the whole file. Each section belongs to the package that uses
 // it and validates itself; this type only composes them.
 type Config struct {
-	Log          LogConfig `yaml:"log"`
+	Log LogConfig `yaml:"log"`
+	// Threads is how many threads run Sluice's Go code at once
+	// (GOMAXPROCS): "auto", "all" or a number; see Procs.
+	Threads      string `yaml:"threads"`
 	proxy.Config `yaml:",inline"`
 	// Rewrite holds rules:, max_rows: and rewrite: (root keys).
 	Rewrite rewrite.Config `yaml:",inline"`
@@ -37,6 +40,7 @@ type LogConfig struct {
 func Default() Config {
 	return Config{
 		Log:     LogConfig{Level: "info", Format: "auto"},
+		Threads: "auto",
 		Config:  proxy.DefaultConfig(),
 		Rewrite: rewrite.DefaultConfig(),
 		Cache:   resultcache.DefaultConfig(),
@@ -90,6 +94,9 @@ func (c *Config) Validate() error {
 	case "auto", "json", "console":
 	default:
 		errs = append(errs, fmt.Errorf("log.format: must be auto, json or console, not %q", c.Log.Format))
+	}
+	if _, err := Procs(c.Threads, 1); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Config.Validate(), c.Rewrite.Validate(), c.Cache.Validate(), c.Monitor.Validate())
 	return errors.Join(errs...)

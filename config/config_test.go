@@ -268,3 +268,34 @@ func TestEmptyFile(t *testing.T) {
 		}
 	}
 }
+
+func TestThreads(t *testing.T) {
+	for _, tc := range []struct {
+		in         string
+		cpus, want int
+	}{
+		{"auto", 1, 1}, {"auto", 2, 1}, {"auto", 3, 1}, {"auto", 8, 4},
+		{"all", 2, 2}, {"all", 0, 1}, {"3", 2, 3}, {"1", 64, 1},
+	} {
+		got, err := config.Procs(tc.in, tc.cpus)
+		if err != nil || got != tc.want {
+			t.Errorf("config.Procs(%q, %d) = %d, %v; want %d", tc.in, tc.cpus, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"0", "-1", "half", ""} {
+		if _, err := config.Procs(bad, 4); err == nil {
+			t.Errorf("config.Procs(%q) accepted", bad)
+		}
+	}
+	cfg, err := config.Parse([]byte(db+"threads: 2\n"), nil)
+	if err != nil || cfg.Threads != "2" {
+		t.Fatalf("threads: 2 in YAML: %v, %q", err, cfg.Threads)
+	}
+	if _, err := config.Parse([]byte(db+"threads: zero\n"), nil); err == nil || !strings.Contains(err.Error(), "threads:") {
+		t.Fatalf("threads: zero: %v", err)
+	}
+	cfg, err = config.Parse([]byte(db), env(map[string]string{"SLUICE_THREADS": "all"}))
+	if err != nil || cfg.Threads != "all" {
+		t.Fatalf("SLUICE_THREADS=all: %v, %+v", err, cfg)
+	}
+}

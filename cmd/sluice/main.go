@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
+	procs := setThreads(cfg.Threads)
 	a, err := app.New(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
@@ -59,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
 	}
-	log.Info().Str("addr", client.String()).Str("version", version).Msg("listening")
+	log.Info().Str("addr", client.String()).Str("version", version).Int("threads", procs).Int("cpus", cpus).Msg("listening")
 	log.Info().Str("addr", admin.String()).Msg("admin listening")
 
 	sigs := make(chan os.Signal, 4)
@@ -100,7 +101,11 @@ func reload(path string, a *app.App) error {
 	if err != nil {
 		return err
 	}
-	return a.Reload(cfg)
+	if err := a.Reload(cfg); err != nil {
+		return err
+	}
+	setThreads(cfg.Threads)
+	return nil
 }
 
 // checkConfig validates a file and prints every problem with its key.

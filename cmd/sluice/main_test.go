@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -142,5 +143,25 @@ func TestLoggerFormat(t *testing.T) {
 	log.Debug().Msg("shown at debug")
 	if s := buf.String(); strings.HasPrefix(s, "{") || !strings.Contains(s, "shown at debug") {
 		t.Fatalf("console format: %q", s)
+	}
+}
+
+// TestSetThreads: the threads setting becomes GOMAXPROCS, and a
+// GOMAXPROCS environment variable is left to win.
+func TestSetThreads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOMAXPROCS", "")
+	for _, tc := range []struct {
+		threads string
+		want    int
+	}{{"auto", max(cpus/2, 1)}, {"all", cpus}, {"3", 3}, {"1", 1}} {
+		if got := setThreads(tc.threads); got != tc.want || runtime.GOMAXPROCS(0) != tc.want {
+			t.Errorf("threads %q: setThreads %d, GOMAXPROCS %d; want %d", tc.threads, got, runtime.GOMAXPROCS(0), tc.want)
+		}
+	}
+	runtime.GOMAXPROCS(2)
+	t.Setenv("GOMAXPROCS", "2")
+	if got := setThreads("1"); got != 2 || runtime.GOMAXPROCS(0) != 2 {
+		t.Errorf("with GOMAXPROCS=2 in the environment, threads 1 changed it to %d", runtime.GOMAXPROCS(0))
 	}
 }
