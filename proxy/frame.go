@@ -12,17 +12,16 @@ import (
 // it returns aliases its buffers and is valid only until the next call to
 // next.
 //
-// A client connection's reader (newLazyFrameReader over a rawConn) holds
+// A client connection's reader (newClientFrameReader over a rawConn) holds
 // its buffer only while it has bytes in it: when the socket has nothing to
 // read, the buffer goes back to a shared pool before the goroutine parks,
 // and a buffer is taken again once data is there. Thousands of idle
 // clients then hold no read buffers at all, as in PgBouncer.
 type frameReader struct {
 	src  io.Reader
-	raw  *rawConn   // set: buf is lent by pool and given back while idle
-	pool *sync.Pool // of *[]byte, each of len size
-	bp   *[]byte    // the lent buffer, nil while given back
-	buf  []byte     // *bp, or a buffer of its own when not lazy
+	raw  *rawConn // set: buf is lent by clientBufPool and given back while idle
+	bp   *[]byte  // the lent buffer, nil while given back
+	buf  []byte   // *bp, or a buffer of its own when not lazy
 	size int
 	r, w int   // unread bytes are buf[r:w]
 	err  error // came with the last bytes read; returned by the next fill
@@ -61,14 +60,14 @@ func newClientFrameReader(c io.Reader, max int) *frameReader {
 	if !ok {
 		return newFrameReader(c, clientReadBuffer, max)
 	}
-	return &frameReader{src: c, raw: rc, pool: &clientBufPool, size: clientReadBuffer, max: max}
+	return &frameReader{src: c, raw: rc, size: clientReadBuffer, max: max}
 }
 
 // take is the buffer space a lazy read fills, borrowing the buffer if it
 // was given back.
 func (fr *frameReader) take() []byte {
 	if fr.bp == nil {
-		fr.bp = fr.pool.Get().(*[]byte)
+		fr.bp = clientBufPool.Get().(*[]byte)
 		fr.buf = *fr.bp
 	}
 	return fr.buf[fr.w:]
@@ -79,7 +78,7 @@ func (fr *frameReader) take() []byte {
 func (fr *frameReader) giveBack() {
 	if fr.bp != nil && fr.r == fr.w {
 		fr.r, fr.w = 0, 0
-		fr.pool.Put(fr.bp)
+		clientBufPool.Put(fr.bp)
 		fr.bp, fr.buf = nil, nil
 	}
 }
