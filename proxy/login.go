@@ -136,7 +136,7 @@ func (s *session) finishLogin(out []byte, params map[string]string, sc *serverCo
 		}
 		out = appendParameterStatus(out, canonicalName(k), v)
 	}
-	s.pid, s.secret = s.srv.register(s)
+	s.srv.register(s)
 	out = append(out, 'K', 0, 0, 0, 12)
 	out = binary.BigEndian.AppendUint32(out, s.pid)
 	out = append(out, s.secret[:]...)

@@ -206,11 +206,13 @@ func (s *Server) forget(sess *session) {
 }
 
 // register gives a session its own BackendKeyData, unique among clients.
-func (s *Server) register(sess *session) (uint32, [4]byte) {
+// The key is set before the session is published in s.cancels, so a
+// CancelRequest that finds it (another goroutine) reads a written key.
+func (s *Server) register(sess *session) {
 	for {
-		pid, key := newBackendKey()
-		if _, loaded := s.cancels.LoadOrStore(pid, sess); !loaded {
-			return pid, key
+		sess.pid, sess.secret = newBackendKey()
+		if _, loaded := s.cancels.LoadOrStore(sess.pid, sess); !loaded {
+			return
 		}
 	}
 }
