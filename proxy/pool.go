@@ -291,8 +291,7 @@ func (p *pool) checkin(sc *serverConn) {
 		return
 	}
 	if len(p.waiters) > 0 {
-		w := p.waiters[0]
-		p.waiters = p.waiters[1:]
+		w := p.popWaiterLocked()
 		p.mu.Unlock()
 		sc.setStateAt(serverActive, now)
 		w.ch <- sc
@@ -321,9 +320,18 @@ func (p *pool) wakeOneLocked(sc *serverConn) {
 	if len(p.waiters) == 0 {
 		return
 	}
+	p.popWaiterLocked().ch <- sc
+}
+
+// popWaiterLocked takes the first waiter off the queue, moving the rest
+// down rather than slicing the front away: the queue keeps its array, so
+// waits allocate nothing once it has grown to the clients that wait.
+func (p *pool) popWaiterLocked() *waiter {
 	w := p.waiters[0]
-	p.waiters = p.waiters[1:]
-	w.ch <- sc
+	n := copy(p.waiters, p.waiters[1:])
+	p.waiters[n] = nil
+	p.waiters = p.waiters[:n]
+	return w
 }
 
 // maintain closes idle servers past server_idle_timeout (down to
