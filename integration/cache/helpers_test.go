@@ -334,10 +334,11 @@ func (p *hitProof) expect(what string, want int64) {
 
 // warm reads q through r until a read is served from the cache (a hit
 // in this instance's database), checking every answer against want. The
-// first read fills; under load a fill may not be usable at once (the
-// database's catalog still loading, a Redis call over redis.timeout: both
-// mean "go to PostgreSQL", never a stale answer), so it reads again, for
-// at most 5 s.
+// first read fills; with Redis, a fill made before the instance's
+// subscription is confirmed is held, and the confirmation empties L1
+// (resultcache/pubsub.go: until the other instances' write marks are
+// re-read, nothing may be served), so on a loaded machine the second read
+// can still go to PostgreSQL. It reads again, for at most 5 s.
 func (p *hitProof) warm(r *pgx.Conn, q, want string) {
 	p.t.Helper()
 	start, _ := p.hits()
