@@ -42,11 +42,14 @@ func (m *Monitor) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if m.deps.RedisStats != nil {
 		rs, err := m.deps.RedisStats(ctx)
-		p := ProbeResult{OK: err == nil && rs.Connected}
-		if err != nil {
+		p := ProbeResult{OK: err == nil && rs.Connected && rs.Subscribed}
+		switch {
+		case err != nil:
 			p.Error = err.Error()
-		} else if !rs.Connected {
+		case !rs.Connected:
 			p.Error = "not connected"
+		case !rs.Subscribed:
+			p.Error = "not subscribed to invalidations yet: the cache answers from PostgreSQL until it is"
 		}
 		st.Redis = &p
 	}

@@ -13,14 +13,16 @@ import (
 // RedisProbe builds a Deps.RedisStats for the cache's Redis: one PING for
 // latency and one INFO (memory and stats sections) for used_memory,
 // maxmemory and evicted_keys. errs, if not nil, returns the cache's
-// cumulative count of failed Redis calls. The probe runs on the analysis
-// timer and for /readyz, never per query.
-func RedisProbe(c redis.UniversalClient, errs func() int64) func(ctx context.Context) (RedisStats, error) {
+// cumulative count of failed Redis calls; subscribed, if not nil, whether
+// the cache is subscribed to the other instances' invalidations. The probe
+// runs on the analysis timer and for /readyz, never per query.
+func RedisProbe(c redis.UniversalClient, errs func() int64, subscribed func() bool) func(ctx context.Context) (RedisStats, error) {
 	return func(ctx context.Context) (RedisStats, error) {
 		var st RedisStats
 		if errs != nil {
 			st.Errors = errs()
 		}
+		st.Subscribed = subscribed == nil || subscribed()
 		start := time.Now()
 		if err := c.Ping(ctx).Err(); err != nil {
 			return st, err

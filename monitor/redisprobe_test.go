@@ -54,7 +54,7 @@ func TestRedisFindingsFromRealRedis(t *testing.T) {
 	}
 	var cacheErrors int64
 	cfg := analysisConfig()
-	m := newTestMonitor(t, cfg, Deps{RedisStats: RedisProbe(client, func() int64 { return cacheErrors })})
+	m := newTestMonitor(t, cfg, Deps{RedisStats: RedisProbe(client, func() int64 { return cacheErrors }, nil)})
 	now := time.Now()
 	if fs := m.analyzer.fastPass(ctx, now); len(fs) != 0 {
 		t.Fatalf("findings on an empty Redis: %s", kinds(fs))

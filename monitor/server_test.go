@@ -210,6 +210,30 @@ func TestReadyWithRedisDownIsStillReady(t *testing.T) {
 	}
 }
 
+// TestReadyzRedisSubscribed: Redis is ok in /readyz only once connected
+// and subscribed to invalidations; either way Sluice stays ready.
+func TestReadyzRedisSubscribed(t *testing.T) {
+	for _, tc := range []struct {
+		st     monitor.RedisStats
+		ok     bool
+		reason string
+	}{
+		{monitor.RedisStats{Connected: true, Subscribed: true}, true, ""},
+		{monitor.RedisStats{Connected: true}, false, "not subscribed"},
+		{monitor.RedisStats{Subscribed: true}, false, "not connected"},
+	} {
+		h := startHarness(t, testConfig(), func(d *monitor.Deps) {
+			d.RedisStats = func(context.Context) (monitor.RedisStats, error) { return tc.st, nil }
+		})
+		r := h.do(t, "GET", "/readyz", "", nil)
+		var st monitor.ReadyStatus
+		r.json(t, &st)
+		if r.code != 200 || st.Redis == nil || st.Redis.OK != tc.ok || !strings.Contains(st.Redis.Error, tc.reason) {
+			t.Errorf("%+v: readyz = %d %s", tc.st, r.code, r.body)
+		}
+	}
+}
+
 func TestQueriesEndpoint(t *testing.T) {
 	h := startHarness(t, testConfig(), nil)
 	rec := h.m.Recorder()

@@ -99,7 +99,10 @@ type CacheStats struct {
 // RedisStats describe the L2 cache's Redis. Errors and Evictions are
 // cumulative (evicted_keys from INFO); Latency is a recent p99 or ping.
 type RedisStats struct {
-	Connected  bool          `json:"connected"`
+	Connected bool `json:"connected"`
+	// Subscribed: the cache hears the other instances' invalidations. Until
+	// it does (start, reconnect) it answers nothing from the cache.
+	Subscribed bool          `json:"subscribed"`
 	Latency    time.Duration `json:"latency_ns"`
 	Errors     int64         `json:"errors"`
 	Evictions  int64         `json:"evictions"`

@@ -289,6 +289,11 @@ func (c *Cache) l1Usable() bool {
 	return c.rdb == nil || c.pubsubLive.Load()
 }
 
+// Subscribed reports whether the cache hears the other instances'
+// invalidations (always, without Redis). Until it does, at start or after
+// a reconnect, it answers nothing from the cache (monitor's /readyz).
+func (c *Cache) Subscribed() bool { return c.l1Usable() }
+
 // fillLoop writes fills to Redis off the client's path.
 func (c *Cache) fillLoop() {
 	defer c.wg.Done()

@@ -133,10 +133,48 @@ func ruleYAML(rels ...string) string {
 	return fmt.Sprintf("rules:\n  - {name: cache-them, match: {relations_any: [%s]}, cache: {ttl: 60s}}\n", strings.Join(rels, ", "))
 }
 
-// start runs a Sluice in-process for this test.
+// start runs a Sluice in-process for this test. With Redis configured it
+// returns once the instance is subscribed to invalidations (/readyz says
+// redis ok): before that the cache answers nothing, so a test's first
+// reads would not be the fills and hits it counts on.
 func (s *setup) start(mode, extra string, users ...user) *sluicetest.Instance {
 	s.t.Helper()
-	return sluicetest.Start(s.t, s.conf(mode, extra, users...))
+	inst := sluicetest.Start(s.t, s.conf(mode, extra, users...))
+	if strings.Contains(extra, "redis:") {
+		waitSubscribed(s.t, inst)
+	}
+	return inst
+}
+
+func waitSubscribed(t *testing.T, inst *sluicetest.Instance) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + inst.Admin + "/readyz")
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		var st struct {
+			Redis *struct {
+				OK    bool   `json:"ok"`
+				Error string `json:"error"`
+			} `json:"redis"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		switch {
+		case err != nil:
+			last = err.Error()
+		case st.Redis == nil:
+			t.Fatal("/readyz reports no Redis although the cache has one")
+		case st.Redis.OK:
+			return
+		default:
+			last = st.Redis.Error
+		}
+	}
+	t.Fatalf("the cache did not subscribe to Redis within 10 s: %s", last)
 }
 
 // viaSluice is a pgx connection through inst as the superuser.

@@ -74,7 +74,7 @@ func New(cfg *config.Config, log zerolog.Logger) (*App, error) {
 		deps.Purge = a.purge
 		deps.CacheStats = cacheStats
 		if rdb := a.Cache.Redis(); rdb != nil {
-			deps.RedisStats = monitor.RedisProbe(rdb, redisErrors)
+			deps.RedisStats = monitor.RedisProbe(rdb, redisErrors, a.Cache.Subscribed)
 		}
 	}
 	if wd, err := os.Getwd(); err == nil {
