@@ -15,7 +15,6 @@ import (
 // the process's memory peaks on.
 type authConn struct {
 	s        *session
-	max      int
 	authType uint32
 	wbuf     []byte
 	err      error // an encoding failure, reported by Flush
@@ -56,7 +55,7 @@ func (a *authConn) Receive() (pgproto3.FrontendMessage, error) {
 		var fe *frameError
 		switch {
 		case errors.As(err, &fe) && fe.size >= 4:
-			return nil, &pgproto3.ExceededMaxBodyLenErr{MaxExpectedBodyLen: a.max, ActualBodyLen: fe.size - 4}
+			return nil, &pgproto3.ExceededMaxBodyLenErr{MaxExpectedBodyLen: a.s.fr.max, ActualBodyLen: fe.size - 4}
 		case errors.As(err, &fe):
 			return nil, fmt.Errorf("invalid message length: %d", fe.size)
 		case err == io.EOF:

@@ -88,8 +88,8 @@ func TestClientWriter(t *testing.T) {
 	c := newClientWriter(w)
 	c.Write([]byte("ab"))
 	c.Write([]byte("cd"))
-	if w.calls != 0 || c.Buffered() != 4 || c.bp == nil {
-		t.Fatalf("small writes: %d calls, %d buffered", w.calls, c.Buffered())
+	if w.calls != 0 || c.n != 4 || c.bp == nil {
+		t.Fatalf("small writes: %d calls, %d buffered", w.calls, c.n)
 	}
 	if err := c.Flush(); err != nil || w.String() != "abcd" || w.calls != 1 || c.bp != nil {
 		t.Fatalf("flush: %v, %q, %d calls, buffer held %v", err, w.String(), w.calls, c.bp != nil)

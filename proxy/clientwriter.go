@@ -30,9 +30,6 @@ func (c *clientWriter) Reset(w io.Writer) {
 	c.w, c.err = w, nil
 }
 
-// Buffered is the number of bytes waiting for a Flush.
-func (c *clientWriter) Buffered() int { return c.n }
-
 // Write buffers p, writing out full buffers; a write at least a buffer
 // long with nothing buffered goes straight to the connection.
 func (c *clientWriter) Write(p []byte) (int, error) {

@@ -224,7 +224,7 @@ func (s *session) authenticate(cfg *snapshot) error {
 		s.log.Warn().Err(err).Msg("auth_query failed")
 		found = false
 	}
-	be := &authConn{s: s, max: cfg.proxy.MaxMessageSize}
+	be := &authConn{s: s}
 	if err := auth.Authenticate(be, cfg.method, s.user, secret, found); err != nil {
 		if errors.Is(err, auth.ErrDisconnected) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return errClientGone

@@ -283,16 +283,13 @@ func (c *Cache) usable() bool {
 	return c.rdb == nil || c.brk.closed()
 }
 
-// l1Usable: L1 may answer only while we are sure to hear every other
-// instance's invalidation (subscribed), or when there is no Redis at all.
-func (c *Cache) l1Usable() bool {
+// Subscribed reports whether the cache hears every other instance's
+// invalidations (always, without Redis). L1 may answer only then: at start
+// or after a reconnect it answers nothing from the cache (and monitor's
+// /readyz says so).
+func (c *Cache) Subscribed() bool {
 	return c.rdb == nil || c.pubsubLive.Load()
 }
-
-// Subscribed reports whether the cache hears the other instances'
-// invalidations (always, without Redis). Until it does, at start or after
-// a reconnect, it answers nothing from the cache (monitor's /readyz).
-func (c *Cache) Subscribed() bool { return c.l1Usable() }
 
 // fillLoop writes fills to Redis off the client's path.
 func (c *Cache) fillLoop() {

@@ -91,7 +91,7 @@ func (c *Cache) Lookup(ctx context.Context, req *Request) Result {
 		bypassRedis.Inc()
 		return Result{Reason: "redis_unavailable"}
 	}
-	if c.l1Usable() {
+	if c.Subscribed() {
 		if e, ok := c.l1.GetIfPresent(req.Key); ok {
 			if e.db == req.Database && e.st.sameRels(req.Rels) && c.vers.valid(req.Database, &e.st) {
 				hitsL1.Inc()

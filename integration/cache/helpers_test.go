@@ -370,30 +370,6 @@ func (p *hitProof) expect(what string, want int64) {
 	}
 }
 
-// warm reads q through r until a read is served from the cache (a hit
-// in this instance's database), checking every answer against want. The
-// first read fills; with Redis, a fill made before the instance's
-// subscription is confirmed is held, and the confirmation empties L1
-// (resultcache/pubsub.go: until the other instances' write marks are
-// re-read, nothing may be served), so on a loaded machine the second read
-// can still go to PostgreSQL. It reads again, for at most 5 s.
-func (p *hitProof) warm(r *pgx.Conn, q, want string) {
-	p.t.Helper()
-	start, _ := p.hits()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if got := queryText(p.t, r, q); got != want {
-			p.t.Fatalf("cached read differs from direct:\n%s\nvs\n%s", got, want)
-		}
-		if local, _ := p.hits(); local > start {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("warm-up: %q never served from the cache in database %s within 5 s", q, p.db)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // delta is a metric series' change since the proof was taken.
 func (p *hitProof) delta(name string, labels ...string) float64 {
 	p.t.Helper()

@@ -147,8 +147,12 @@ func runWriteCase(t *testing.T, topo topology, wc writeCase) {
 	before := queryText(t, direct, q)
 	p := s.proof(t, b)
 	for _, r := range readers {
-		p.warm(r, q, before)
+		queryText(t, r, q)
+		if got := queryText(t, r, q); got != before {
+			t.Fatalf("cached read differs from direct:\n%s\nvs\n%s", got, before)
+		}
 	}
+	p.expect("warm-up", int64(len(readers)))
 
 	writer := s.viaSluice(a)
 	wc.write(t, writer)
