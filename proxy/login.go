@@ -51,6 +51,7 @@ func (s *session) login() error {
 		return err
 	}
 	s.wanted = wanted
+	s.wantedChanged()
 	s.startup = make(map[string]string, len(wanted))
 	for k, v := range wanted {
 		s.startup[k] = v
@@ -100,12 +101,13 @@ func (s *session) login() error {
 	if err != nil {
 		return err
 	}
-	if q := settingsQuery(sc, s.wanted); q != "" {
+	if q := settingsQuery(sc, s); q != "" {
 		if err := sc.roundTrip(q, cfg.proxy.ClientLoginTimeout); err != nil {
 			// The settings are the client's own (e.g. an unknown GUC in
 			// the startup packet): PostgreSQL refuses the login with the
 			// same error.
 			clear(sc.applied)
+			sc.appliedChanged()
 			if sc.txStatus.Load() == 'I' {
 				sc.roundTrip("RESET ALL", cfg.proxy.ClientLoginTimeout)
 				p.checkin(sc)
@@ -120,6 +122,9 @@ func (s *session) login() error {
 				sc.applied[k] = v
 			}
 		}
+		// Both maps moved together: sc carries the new version.
+		s.wantedChanged()
+		sc.appliedGen = s.wantedGen
 	}
 	return s.finishLogin(out, sc.reported, sc)
 }

@@ -3,7 +3,16 @@ package proxy
 import (
 	"sort"
 	"strings"
+	"sync/atomic"
 )
+
+// settingsGen numbers the versions of clients' wanted settings process-wide
+// (from 1), so a server can say in one word which version it carries: the
+// check before each statement is then one comparison, not a walk over two
+// maps. Every change of a session's wanted map takes a new number
+// (session.wantedChanged); every change of a server's applied map that is
+// not settingsQuery's own forgets the server's number (serverConn.appliedChanged).
+var settingsGen atomic.Uint64
 
 // carriedSetting lists the settings PostgreSQL reports with ParameterStatus
 // that a client may change and that must follow it from server to server in
@@ -20,12 +29,21 @@ var carriedSetting = map[string]bool{
 	"default_transaction_read_only": true,
 }
 
-// settingsQuery returns the SQL that makes sc's settings equal to what the
-// client wants, or "" when they already match (the common case, which
+// settingsQuery returns the SQL that makes sc's settings equal to what
+// client s wants, or "" when they already match (the common case, which
 // costs no allocation). set_config takes values exactly as a startup packet
 // gives them (lists such as search_path included); settings the client
 // does not want any more are RESET to the server's defaults.
-func settingsQuery(sc *serverConn, wanted map[string]string) string {
+func settingsQuery(sc *serverConn, s *session) string {
+	if sc.appliedGen != 0 && sc.appliedGen == s.wantedGen {
+		return ""
+	}
+	sc.appliedGen = s.wantedGen
+	return settingsDiff(sc, s.wanted)
+}
+
+// settingsDiff is settingsQuery without the version check.
+func settingsDiff(sc *serverConn, wanted map[string]string) string {
 	diff := false
 	for k, v := range wanted {
 		if cur, ok := sc.applied[k]; !ok || cur != v {

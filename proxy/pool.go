@@ -281,9 +281,11 @@ func (p *pool) dial(ctx context.Context, s *poolSettings) (*serverConn, error) {
 
 // checkin gives a clean server (ReadyForQuery 'I', nothing outstanding)
 // back: to the longest waiting client, else to the idle stack.
-func (p *pool) checkin(sc *serverConn) {
+func (p *pool) checkin(sc *serverConn) { p.checkinAt(sc, time.Now()) }
+
+// checkinAt is checkin for a caller that has just read the clock.
+func (p *pool) checkinAt(sc *serverConn, now time.Time) {
 	s := p.settings.Load()
-	now := time.Now()
 	p.mu.Lock()
 	if p.closed || p.total > s.size || (s.lifetime > 0 && now.Sub(sc.created) > s.lifetime) {
 		p.mu.Unlock()

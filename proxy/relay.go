@@ -103,6 +103,7 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			if isResetAllTag(body(frame)) {
 				sc.forgetAll()
 				clear(sc.applied)
+				sc.appliedChanged()
 			}
 		case 'Z':
 			if len(frame) < 6 {
@@ -118,6 +119,7 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 		post = post[:0]
 		var finished *request
 		release := false
+		var releasedAt time.Time
 		drained := false
 		commit := false
 		hidden := false // the CommandComplete of a statement Sluice put in a Query
@@ -177,6 +179,7 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 						finished.end = now
 					}
 					release = s.requestDone(sc, frame[5], now)
+					releasedAt = now
 					drained = s.outstanding == 0
 				}
 				post = s.takeSynth(post)
@@ -236,7 +239,7 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			// for this thread, should the kernel switch to the process
 			// the write wakes). The request is accounted before the flush,
 			// so a client that asks for stats after its reply finds it.
-			s.pool.checkin(sc)
+			s.pool.checkinAt(sc, releasedAt)
 			s.complete(finished)
 			unlock()
 			return pumpReleased, v
@@ -320,6 +323,8 @@ func (s *session) noteParameter(sc *serverConn, b []byte, internal bool) {
 	if _, ok := s.wanted[k]; ok || !internal {
 		s.wanted[k] = v
 		sc.applied[k] = v
+		s.wantedChanged()
+		sc.appliedChanged()
 	}
 	s.mu.Unlock()
 }

@@ -49,6 +49,9 @@ type serverConn struct {
 	// goroutine that holds the server touches them.
 	reported map[string]string
 	applied  map[string]string
+	// appliedGen is the settingsGen version of the client settings that
+	// applied equals, 0 when unknown (params.go).
+	appliedGen uint64
 
 	stmts serverStatements // prepared statements Sluice made on it
 	// unnamedBy/unnamedSeq say whose unnamed statement the server holds.
@@ -142,6 +145,9 @@ func dialServer(ctx context.Context, t target, maxMsg int) (*serverConn, error) 
 	go sc.relayLoop()
 	return sc, nil
 }
+
+// appliedChanged records a change of applied made outside settingsQuery.
+func (sc *serverConn) appliedChanged() { sc.appliedGen = 0 }
 
 func (sc *serverConn) setState(s serverState) { sc.setStateAt(s, time.Now()) }
 

@@ -74,6 +74,7 @@ type session struct {
 	stopping    bool
 	free        []*request
 	wanted      map[string]string    // the client's settings, keys lower case
+	wantedGen   uint64               // wanted's version (settingsGen, params.go)
 	stmts       map[string]*prepared // named statements (transaction mode)
 	failure     error                // why the server side failed, if it did
 
@@ -137,6 +138,9 @@ type execLimit struct {
 	off int
 	d   *rewrite.Decision
 }
+
+// wantedChanged records a change of wanted.
+func (s *session) wantedChanged() { s.wantedGen = settingsGen.Add(1) }
 
 func (s *session) setState(c clientState) { s.setStateAt(c, time.Now()) }
 
@@ -323,7 +327,7 @@ func (s *session) send(r *request) error {
 		sc = got
 		s.server = sc
 		s.wbuf = s.wbuf[:0]
-		if q := settingsQuery(sc, s.wanted); q != "" {
+		if q := settingsQuery(sc, s); q != "" {
 			s.wbuf = appendQuery(s.wbuf, q)
 			ir := s.newRequestLocked('Q')
 			ir.internal = true
@@ -654,6 +658,7 @@ func (s *session) giveBack(sc *serverConn, outstanding int, dirty bool) {
 		}
 		// The reset (DISCARD ALL) dropped settings and statements alike.
 		clear(sc.applied)
+		sc.appliedChanged()
 		sc.forgetAll()
 		sc.unnamedBy = 0
 	}

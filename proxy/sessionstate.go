@@ -118,6 +118,8 @@ func (s *session) noteStateChanges(sc *serverConn, decs []*rewrite.Decision, fai
 // applySet makes one committed SET/RESET part of the client's settings;
 // sc ran it, so it already has it.
 func (s *session) applySet(sc *serverConn, ch rewrite.StateChange) {
+	s.wantedChanged()
+	sc.appliedChanged()
 	name := strings.ToLower(ch.Name)
 	if name == "all" && ch.IsReset {
 		clear(s.wanted)
