@@ -39,7 +39,7 @@ func rewriteStage(s *session, r *request) (bool, error) {
 	if len(q) == 0 || q[len(q)-1] != 0 {
 		return false, nil
 	}
-	d := eng.Process(string(q[:len(q)-1]), s.rsess)
+	d := eng.ProcessRecent(string(q[:len(q)-1]), s.rsess, &s.recent)
 	r.decision = d
 	if d.Log {
 		s.log.Info().EmbedObject(d).Msg("rule matched")

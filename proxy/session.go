@@ -83,6 +83,7 @@ type session struct {
 	lastFrame   int    // offset in pending of the last frame appended
 	open        *request
 	rsess       rewrite.Session
+	recent      rewrite.Recent               // the shape of the client's last simple Query (rewriteStage)
 	stmtDec     map[string]stmtFacts         // statement -> its decision and parameter types
 	portals     map[string]*rewrite.Decision // portal -> its statement's decision
 	batchDec    *rewrite.Decision            // first bound statement's decision, for stats

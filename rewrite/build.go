@@ -191,7 +191,7 @@ func (e *Engine) applyReplace(si *stmtInfo, r *rule) (*stmtInfo, bool) {
 		}
 		text = r.replaceSQL
 	}
-	an := e.analysisFor(text)
+	an := e.analysisFor(text, nil)
 	if an.parseError || len(an.stmts) != 1 {
 		return nil, false
 	}

@@ -76,7 +76,12 @@ func newEngine(cfg Config, cache *analysisCache, shapes *shapeCache, door *doork
 // rules for session s. It is called for every simple Query text and every
 // Parse text. The returned Decision is shared: do not modify it.
 func (e *Engine) Process(sql string, s Session) *Decision {
-	an := e.analysisFor(sql)
+	return e.process(sql, s, nil)
+}
+
+// process is Process with the client's Recent (nil: none).
+func (e *Engine) process(sql string, s Session, rec *Recent) *Decision {
+	an := e.analysisFor(sql, rec)
 	if an.parseError {
 		metricParseErrors.Inc()
 	}
@@ -184,11 +189,11 @@ func equalInt32(a, b []int32) bool {
 // Analyze returns the analysis of sql without applying rules, for callers
 // (monitor, result cache) that need only the facts.
 func (e *Engine) Analyze(sql string) []*Statement {
-	return e.analysisFor(sql).statements
+	return e.analysisFor(sql, nil).statements
 }
 
 // analysisFor returns the cached analysis of sql, analyzing it on a miss.
-func (e *Engine) analysisFor(sql string) *analysis {
+func (e *Engine) analysisFor(sql string, rec *Recent) *analysis {
 	if len(sql) > e.maxStmt {
 		metricSkipped.Inc()
 		an := &analysis{text: sql, hintA: -1}
@@ -206,7 +211,7 @@ func (e *Engine) analysisFor(sql string) *analysis {
 			return an
 		}
 	}
-	an, cached := e.analyzeNew(sql, !seen && e.shapes != nil)
+	an, cached := e.analyzeNew(sql, !seen && e.shapes != nil, rec)
 	if cached {
 		metricCacheHits.Inc()
 		return an
@@ -226,8 +231,8 @@ func (e *Engine) analysisFor(sql string) *analysis {
 // analyzeNew analyzes a text: from its shape when a text differing only in
 // literals was analyzed before, else with pg_query. lookup says the
 // exact-text cache was not consulted yet; it then is before a parse, and
-// cached reports a hit there.
-func (e *Engine) analyzeNew(sql string, lookup bool) (an *analysis, cached bool) {
+// cached reports a hit there. rec, when not nil, is the client's Recent.
+func (e *Engine) analyzeNew(sql string, lookup bool, rec *Recent) (an *analysis, cached bool) {
 	if e.shapes == nil {
 		return e.parse(sql, lookup)
 	}
@@ -238,8 +243,16 @@ func (e *Engine) analyzeNew(sql string, lookup bool) (an *analysis, cached bool)
 	if !ok {
 		return e.parse(sql, lookup)
 	}
-	k := string(key)
-	if sh, hit := e.shapes.c.GetIfPresent(k); hit {
+	sh := rec.find(e, key)
+	k := ""
+	if sh == nil {
+		k = string(key)
+		var hit bool
+		if sh, hit = e.shapes.c.GetIfPresent(k); hit {
+			rec.remember(e, key, sh)
+		}
+	}
+	if sh != nil {
 		if sh.ok {
 			if an := sh.instantiate(sql, toks); an != nil {
 				metricShapeHits.Inc()
@@ -251,8 +264,9 @@ func (e *Engine) analyzeNew(sql string, lookup bool) (an *analysis, cached bool)
 	if an, cached = e.parse(sql, lookup); cached {
 		return an, true
 	}
-	sh := newShape(an, toks)
+	sh = newShape(an, toks)
 	e.shapes.c.SetIfAbsent(k, sh)
+	rec.remember(e, key, sh)
 	if sh.ok {
 		an.shape = sh
 	}

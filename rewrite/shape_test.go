@@ -69,7 +69,7 @@ func TestShapeMatchesFullAnalysis(t *testing.T) {
 			continue
 		}
 		withShapes.Process(sql, Session{})
-		an := withShapes.analysisFor(v)
+		an := withShapes.analysisFor(v, nil)
 		if an.shape != nil && an.shape.ok && len(an.stmts) == 1 && an.stmts[0].st.Fingerprint == 0 {
 			t.Errorf("%q: shape analysis has no fingerprint", v)
 		}
@@ -105,7 +105,7 @@ func TestShapeNotSharedWhenLiteralsMatter(t *testing.T) {
 		{"SET work_mem = '4MB'", "SET work_mem = '64MB'"},
 	} {
 		e.Process(pair[0], Session{})
-		if an := e.analysisFor(pair[1]); an.shape != nil && an.shape.ok {
+		if an := e.analysisFor(pair[1], nil); an.shape != nil && an.shape.ok {
 			t.Errorf("%q shares the analysis of %q", pair[1], pair[0])
 		}
 	}
