@@ -163,6 +163,26 @@ func BenchmarkProcessShapeHit(b *testing.B) {
 	}
 }
 
+// BenchmarkProcessShapeHitRecent: the same through a client's Recent, as
+// the proxy runs simple Queries: the shape is the remembered one.
+func BenchmarkProcessShapeHitRecent(b *testing.B) {
+	e, err := rewrite.NewEngine(rewrite.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, b.N+1)
+	for i := range texts {
+		texts[i] = "SELECT abalance FROM pgbench_accounts WHERE aid = " + strconv.Itoa(i) + ";"
+	}
+	var rec rewrite.Recent
+	e.ProcessRecent(texts[b.N], rewrite.Session{}, &rec)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink = e.ProcessRecent(texts[i], rewrite.Session{}, &rec)
+	}
+}
+
 // BenchmarkProcessShapeHit20Rules: the same with 20 non-matching rules (the
 // issue's pgbench -S comparison).
 func BenchmarkProcessShapeHit20Rules(b *testing.B) {
