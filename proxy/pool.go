@@ -283,27 +283,29 @@ func (p *pool) dial(ctx context.Context, s *poolSettings) (*serverConn, error) {
 // back: to the longest waiting client, else to the idle stack.
 func (p *pool) checkin(sc *serverConn) { p.checkinAt(sc, time.Now()) }
 
-// checkinAt is checkin for a caller that has just read the clock.
-func (p *pool) checkinAt(sc *serverConn, now time.Time) {
+// checkinAt is checkin for a caller that has just read the clock. It
+// reports whether the server went straight to a waiting client.
+func (p *pool) checkinAt(sc *serverConn, now time.Time) (handedOff bool) {
 	s := p.settings.Load()
 	p.mu.Lock()
 	if p.closed || p.total > s.size || (s.lifetime > 0 && now.Sub(sc.created) > s.lifetime) {
 		p.mu.Unlock()
 		p.discard(sc)
-		return
+		return false
 	}
 	if len(p.waiters) > 0 {
 		w := p.popWaiterLocked()
 		p.mu.Unlock()
 		sc.setStateAt(serverActive, now)
 		w.ch <- sc
-		return
+		return true
 	}
 	p.active--
 	sc.lastUsed = now
 	sc.setStateAt(serverIdle, now)
 	p.idle = append(p.idle, sc)
 	p.mu.Unlock()
+	return false
 }
 
 // discard closes a server that can't be reused and frees its slot.

@@ -3,10 +3,12 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
-	"github.com/sluice-proxy/sluice/rewrite"
 	"net"
 	"os"
+	"runtime"
 	"time"
+
+	"github.com/sluice-proxy/sluice/rewrite"
 )
 
 // relayVars is what the relay counts for the request in flight. It moves
@@ -239,7 +241,12 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			// for this thread, should the kernel switch to the process
 			// the write wakes). The request is accounted before the flush,
 			// so a client that asks for stats after its reply finds it.
-			s.pool.checkinAt(sc, releasedAt)
+			if s.pool.checkinAt(sc, releasedAt) {
+				// The waiter is next on this thread: let it run now, so
+				// the server gets its statement before this client's
+				// flush and bookkeeping rather than after.
+				runtime.Gosched()
+			}
 			s.complete(finished)
 			unlock()
 			return pumpReleased, v
