@@ -77,6 +77,7 @@ func extendedCacheStage(s *session, r *request, c *resultcache.Cache) (bool, err
 		return false, nil
 	}
 	units, ok := s.scanBatch()
+	defer s.releaseUnits(units)
 	if !ok || len(units) == 0 {
 		return false, nil
 	}
@@ -206,7 +207,7 @@ func (s *session) registerLocalParse(name string) {
 // false when the batch has anything else (Close, Flush, Describe of a
 // statement, a row-limited Execute, a raise).
 func (s *session) scanBatch() ([]unit, bool) {
-	var units []unit
+	units := s.units[:0]
 	cur := unit{descOff: -1, execOff: -1}
 	haveBind := false
 	clear(s.parseFrames)
@@ -216,7 +217,7 @@ func (s *session) scanBatch() ([]unit, bool) {
 		typ := p[0]
 		n := int(binary.BigEndian.Uint32(p[1:5])) + 1
 		if n > len(p) {
-			return nil, false
+			return units, false
 		}
 		frame := p[:n]
 		b := body(frame)
@@ -225,53 +226,53 @@ func (s *session) scanBatch() ([]unit, bool) {
 		switch typ {
 		case 'P':
 			if haveBind {
-				return nil, false
+				return units, false
 			}
 			name, _, ok := cstring(b)
 			if !ok {
-				return nil, false
+				return units, false
 			}
 			if s.mode != "transaction" && name != "" {
-				return nil, false
+				return units, false
 			}
 			if _, exists := s.stmts[name]; exists && name != "" {
-				return nil, false // PostgreSQL would say it already exists
+				return units, false // PostgreSQL would say it already exists
 			}
 			cur.parse, cur.stmt = true, name
 			s.parseFrames[name] = frame
 		case 'B':
 			if haveBind {
-				return nil, false
+				return units, false
 			}
 			_, rest, ok := cstring(b)
 			if !ok {
-				return nil, false
+				return units, false
 			}
 			name, _, ok := cstring(rest)
 			if !ok || (cur.parse && name != cur.stmt) {
-				return nil, false
+				return units, false
 			}
 			f, known := s.stmtDec[name]
 			if !known {
-				return nil, false
+				return units, false
 			}
 			if !cur.parse && name == "" && len(s.lastUnnamed) == 0 {
-				return nil, false
+				return units, false
 			}
 			cur.stmt, cur.facts = name, f
 			haveBind = true
 		case 'D':
 			if !haveBind || len(b) < 1 || b[0] != 'P' || cur.described {
-				return nil, false
+				return units, false
 			}
 			cur.described, cur.descOff = true, at
 		case 'E':
 			if !haveBind || len(b) < 5 {
-				return nil, false
+				return units, false
 			}
 			_, rest, ok := cstring(b)
 			if !ok || len(rest) < 4 || binary.BigEndian.Uint32(rest) != 0 {
-				return nil, false
+				return units, false
 			}
 			cur.execOff = at
 			units = append(units, cur)
@@ -279,10 +280,10 @@ func (s *session) scanBatch() ([]unit, bool) {
 			haveBind = false
 		case 'S':
 			if len(p) != 0 || haveBind || cur.parse {
-				return nil, false
+				return units, false
 			}
 		default:
-			return nil, false
+			return units, false
 		}
 	}
 	return units, true
@@ -377,4 +378,11 @@ func decodeBind(b []byte) *boundParams {
 		bp.resultFormats = append(bp.resultFormats, int16(f))
 	}
 	return bp
+}
+
+// releaseUnits keeps the batch's unit array for the next batch, cleared so
+// it holds on to no result or fill.
+func (s *session) releaseUnits(units []unit) {
+	clear(units)
+	s.units = units[:0]
 }

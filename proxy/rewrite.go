@@ -101,7 +101,13 @@ func (s *session) rewriteParse() {
 	if end == len(rest) {
 		return
 	}
-	orig := string(rest[:end])
+	// A client that parses the same text again under the same name
+	// (every unnamed Parse of a pipeline, say) reuses the previous copy.
+	prev, hadPrev := s.stmtDec[name]
+	orig := prev.orig
+	if !hadPrev || orig != string(rest[:end]) {
+		orig = string(rest[:end])
+	}
 	d := eng.Process(orig, s.rsess)
 	if d.Log {
 		s.log.Info().EmbedObject(d).Msg("rule matched")
@@ -133,7 +139,10 @@ func (s *session) rewriteParse() {
 	}
 	f := stmtFacts{d: d, orig: orig, eng: eng}
 	if t := rest[end+1:]; len(t) > 2 {
-		f.types = string(t)
+		f.types = prev.types
+		if !hadPrev || f.types != string(t) {
+			f.types = string(t)
+		}
 	}
 	s.stmtDec[name] = f
 }

@@ -90,6 +90,7 @@ type session struct {
 	execLimits  []execLimit                  // Executes in pending that carry a limit
 	execFills   []execFill                   // Describe/Execute frames whose answer is cached
 	parseFrames map[string][]byte            // Parse frames of the batch being looked up (alias pending)
+	units       []unit                       // the units of that batch (cache_extended.go), reused
 	lastUnnamed []byte                       // the client's last Parse of the unnamed statement
 	unnamedSeq  uint64                       // bumped at each such Parse
 	scratch     []byte
