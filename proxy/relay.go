@@ -234,6 +234,7 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			finished.fills = finished.fills[:0]
 			finished.rows, finished.sqlstate = v.rows, v.sqlstate
 		}
+		single := v.stmtIdx <= 1
 		v = relayVars{}
 		if release {
 			// The server goes back before the reply is flushed: a waiting
@@ -241,10 +242,13 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			// for this thread, should the kernel switch to the process
 			// the write wakes). The request is accounted before the flush,
 			// so a client that asks for stats after its reply finds it.
-			if s.pool.checkinAt(sc, releasedAt) {
+			if s.pool.checkinAt(sc, releasedAt) && single {
 				// The waiter is next on this thread: let it run now, so
 				// the server gets its statement before this client's
-				// flush and bookkeeping rather than after.
+				// flush and bookkeeping rather than after. Only after a
+				// one-statement request: after a pipeline, the delayed
+				// flush cost more CPU than the early start bought
+				// (docs/transaction-pooling.md, "The relay path").
 				runtime.Gosched()
 			}
 			s.complete(finished)
