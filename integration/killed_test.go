@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,33 +42,37 @@ SELECT (SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WH
 		}
 		cases := []struct {
 			name string
-			run  func(c *pgx.Conn)
+			run  func(c *pgx.Conn, bg *sync.WaitGroup)
 		}{
-			{"idle in transaction with a lock", func(c *pgx.Conn) {
+			{"idle in transaction with a lock", func(c *pgx.Conn, _ *sync.WaitGroup) {
 				mustExec(t, c, "BEGIN")
 				mustExec(t, c, fmt.Sprintf("INSERT INTO %s VALUES (1)", table))
 				mustExec(t, c, fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table))
 			}},
-			{"mid-statement in a transaction", func(c *pgx.Conn) {
+			{"mid-statement in a transaction", func(c *pgx.Conn, bg *sync.WaitGroup) {
 				mustExec(t, c, "BEGIN")
 				mustExec(t, c, fmt.Sprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table))
-				go c.Exec(ctxT(t, 30*time.Second), "SELECT pg_sleep(60)")
+				bg.Go(func() { c.Exec(ctxT(t, 30*time.Second), "SELECT pg_sleep(60)") })
 				time.Sleep(300 * time.Millisecond)
 			}},
-			{"mid-statement outside a transaction", func(c *pgx.Conn) {
-				go c.Exec(ctxT(t, 30*time.Second), "SELECT pg_sleep(60)")
+			{"mid-statement outside a transaction", func(c *pgx.Conn, bg *sync.WaitGroup) {
+				bg.Go(func() { c.Exec(ctxT(t, 30*time.Second), "SELECT pg_sleep(60)") })
 				time.Sleep(300 * time.Millisecond)
 			}},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				c := connect(t, s.DSN(pg.User, pg.Password, itDB, "application_name="+appName), simpleProtocol)
-				tc.run(c)
+				var bg sync.WaitGroup
+				tc.run(c, &bg)
 				if msg := clean(); msg == "" && tc.name != "mid-statement outside a transaction" {
 					t.Fatal("the test did not take its lock")
 				}
 				// Kill the client: close the socket under pgx.
 				c.PgConn().Conn().Close()
+				// The statement's goroutine sees the socket go and closes
+				// the pgx connection; wait for it before the cleanup does.
+				bg.Wait()
 				eventually(t, 5*time.Second, clean)
 				// The table is free for others, and the insert was rolled back.
 				if n := scalar[int](t, direct, fmt.Sprintf("SELECT count(*) FROM %s", table)); n != 0 {

@@ -230,8 +230,14 @@ func TestDatabaseFindingsFromRealServer(t *testing.T) {
 	mustExec(t, itx.Conn(), "SELECT 1 /* left open by the test */")
 	long := connect(t, pg, db)
 	longCtx, cancelLong := context.WithCancel(ctx)
-	defer cancelLong()
-	go long.Exec(longCtx, "SELECT pg_sleep(30) /* long runner */")
+	longDone := make(chan struct{})
+	go func() {
+		defer close(longDone)
+		long.Exec(longCtx, "SELECT pg_sleep(30) /* long runner */")
+	}()
+	// The cancel closes the connection from the Exec's goroutine: wait for
+	// it before the cleanup closes the connection too.
+	defer func() { cancelLong(); <-longDone }()
 	time.Sleep(1500 * time.Millisecond)
 
 	// Statistics reach the views asynchronously; collect findings over a
