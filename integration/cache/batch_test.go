@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -118,4 +119,69 @@ func countType(w wire, typ byte) int {
 		}
 	}
 	return n
+}
+
+// TestBatchSizesOnOneSession: one client sends batches of different sizes,
+// cacheable and not, one after the other, so each batch's units are looked
+// up in the array the previous batch used. Every answer is the one its own
+// batch asks for: a cached batch answers from the cache (rows changed
+// behind Sluice's back stay old), a batch with an uncacheable unit goes to
+// PostgreSQL whole (and its locking read invalidates the table).
+func TestBatchSizesOnOneSession(t *testing.T) {
+	t.Parallel()
+	s := newSetup(t)
+	s.exec("CREATE TABLE t (id int PRIMARY KEY, v text)",
+		"INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g")
+	inst := s.start("transaction", s.cacheYAML("rules", "")+ruleYAML("t"))
+	conn := s.viaSluice(inst)
+	ctx := context.Background()
+	const plain = "SELECT v FROM t WHERE id = $1"
+	const locking = "SELECT v FROM t WHERE id = $1 FOR UPDATE"
+	type q struct {
+		sql string
+		id  int
+	}
+	run := func(what string, qs ...q) []string {
+		t.Helper()
+		b := &pgx.Batch{}
+		for _, x := range qs {
+			b.Queue(x.sql, x.id)
+		}
+		br := conn.SendBatch(ctx, b)
+		out := make([]string, len(qs))
+		for i := range qs {
+			if err := br.QueryRow().Scan(&out[i]); err != nil {
+				t.Fatalf("%s, statement %d: %v", what, i, err)
+			}
+		}
+		if err := br.Close(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return out
+	}
+	same := func(what string, got []string, want ...string) {
+		t.Helper()
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: got %q, want %q", what, got, want)
+		}
+	}
+	three := []q{{plain, 1}, {plain, 2}, {plain, 3}}
+	same("three, filling", run("three, filling", three...), "v1", "v2", "v3")
+	same("one, filling", run("one, filling", q{plain, 4}), "v4")
+	s.exec("UPDATE t SET v = 'new' || id")
+	p := s.proof(t, inst)
+	same("three, cached", run("three, cached", three...), "v1", "v2", "v3")
+	same("one, cached", run("one, cached", q{plain, 4}), "v4")
+	p.expect("cached batches", 2) // a request each
+	if d := p.delta(mHits, "level", "l1"); d != 4 {
+		t.Fatalf("cached batches: l1 hits moved by %v, want 4 (one a unit)", d)
+	}
+	same("mixed", run("mixed", q{plain, 1}, q{locking, 2}), "new1", "new2")
+	same("five, partly cached", run("five, partly cached", q{plain, 5}, q{plain, 1}, q{plain, 6}, q{plain, 2}, q{plain, 7}),
+		"new5", "new1", "new6", "new2", "new7")
+	// The locking read counts as a write to t: t's entries are gone, and
+	// the five-unit batch fills them again.
+	s.exec("UPDATE t SET v = 'newer' || id")
+	same("two, cached", run("two, cached", q{plain, 7}, q{plain, 1}), "new7", "new1")
+	same("three, refilled", run("three, refilled", three...), "newer1", "newer2", "newer3")
 }
