@@ -118,6 +118,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$WORK/runs"
+SLUICE_DIR=$WORK/sluice
 
 SLUICE_BIN=$WORK/sluice-bin
 if [ -n "$COMMIT" ]; then

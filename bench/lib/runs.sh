@@ -43,7 +43,7 @@ ensure_alive() {
     sluice)
       if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
         echo "sluice exited before round $2 $3 (see its log); restarted" | tee -a "$WORK/events" >&2
-        tail -n 5 "$WORK/sluice/sluice.log" >>"$WORK/events" || true
+        tail -n 5 "$SLUICE_DIR/sluice.log" >>"$WORK/events" || true
         untrack "$SLUICE_PID"
         start_sluice "$SLUICE_PORT"
       fi

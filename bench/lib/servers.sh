@@ -128,6 +128,9 @@ start_pgbouncer() {
   wait_sql pgbouncer "$port" "$PGBOUNCER_PID" "$WORK/pgbouncer/pgbouncer.log"
 }
 
+# SLUICE_DIR holds Sluice's config and log (bench/compare.sh runs two, each
+# in a folder of its own).
+SLUICE_DIR=
 # write_sluice_config [admin port] [auth method]: the same pool size, mode and client auth as
 # PgBouncer. Log level warn: Sluice logs every login at info, PgBouncer's
 # log_connections is off above.
@@ -136,7 +139,7 @@ write_sluice_config() {
   # md5 needs the plaintext (PostgreSQL's verifier is SCRAM); only the idle
   # run's fallback below uses it.
   [ "$method" = md5 ] && password=$BENCH_PASSWORD
-  mkdir -p "$WORK/sluice"
+  mkdir -p "$SLUICE_DIR"
   {
     cat <<YAML
 log:
@@ -163,16 +166,16 @@ YAML
     if [ -n "$admin" ]; then
       printf 'admin:\n  listen: 127.0.0.1:%s\n' "$admin"
     fi
-  } >"$WORK/sluice/sluice.yaml"
+  } >"$SLUICE_DIR/sluice.yaml"
 }
 
 SLUICE_PID=
 start_sluice() {
   local port=$1
-  "$SLUICE_BIN" --config "$WORK/sluice/sluice.yaml" >>"$WORK/sluice/sluice.log" 2>&1 &
+  "$SLUICE_BIN" --config "$SLUICE_DIR/sluice.yaml" >>"$SLUICE_DIR/sluice.log" 2>&1 &
   SLUICE_PID=$!
   track "$SLUICE_PID"
-  wait_sql sluice "$port" "$SLUICE_PID" "$WORK/sluice/sluice.log"
+  wait_sql sluice "$port" "$SLUICE_PID" "$SLUICE_DIR/sluice.log"
 }
 
 restart_sluice() {
@@ -195,10 +198,10 @@ PPROF_NOTE=
 probe_pprof_config() {
   local port=$1 pgport=$2 admin=$3
   write_sluice_config "$port" "$pgport" "$admin"
-  if "$SLUICE_BIN" check-config --config "$WORK/sluice/sluice.yaml" >"$WORK/sluice/check-admin.log" 2>&1; then
+  if "$SLUICE_BIN" check-config --config "$SLUICE_DIR/sluice.yaml" >"$SLUICE_DIR/check-admin.log" 2>&1; then
     ADMIN_PORT=$admin
   else
-    PPROF_NOTE="not captured: this Sluice build has no admin port (check-config refuses admin.listen: $(grep -m1 -o 'admin[^"]*' "$WORK/sluice/check-admin.log" || echo unknown key))"
+    PPROF_NOTE="not captured: this Sluice build has no admin port (check-config refuses admin.listen: $(grep -m1 -o 'admin[^"]*' "$SLUICE_DIR/check-admin.log" || echo unknown key))"
     write_sluice_config "$port" "$pgport"
     ADMIN_PORT=
   fi
