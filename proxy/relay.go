@@ -242,14 +242,23 @@ func (s *session) pump(sc *serverConn, v relayVars, inline bool) (pumpEnd, relay
 			// for this thread, should the kernel switch to the process
 			// the write wakes). The request is accounted before the flush,
 			// so a client that asks for stats after its reply finds it.
-			if s.pool.checkinAt(sc, releasedAt) && single {
-				// The waiter is next on this thread: let it run now, so
-				// the server gets its statement before this client's
-				// flush and bookkeeping rather than after. Only after a
-				// one-statement request: after a pipeline, the delayed
-				// flush cost more CPU than the early start bought
-				// (docs/transaction-pooling.md, "The relay path").
-				runtime.Gosched()
+			if s.pool.checkinAt(sc, releasedAt) {
+				// Clients wait for servers: others have work to do
+				// before this client can have sent its next message
+				// (see loop).
+				if inline { // the loop's goroutine: no other writes it
+					s.contended = true
+				}
+				if single {
+					// The waiter is next on this thread: let it run
+					// now, so the server gets its statement before
+					// this client's flush and bookkeeping rather than
+					// after. Only after a one-statement request: after
+					// a pipeline, the delayed flush cost more CPU than
+					// the early start bought (docs/transaction-pooling.md,
+					// "The relay path").
+					runtime.Gosched()
+				}
 			}
 			s.complete(finished)
 			unlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ type session struct {
 	execFills   []execFill                   // Describe/Execute frames whose answer is cached
 	parseFrames map[string][]byte            // Parse frames of the batch being looked up (alias pending)
 	units       []unit                       // the units of that batch (cache_extended.go), reused
+	contended   bool                         // the inline relay's last release handed the server to a waiter (loop)
 	lastUnnamed []byte                       // the client's last Parse of the unnamed statement
 	unnamedSeq  uint64                       // bumped at each such Parse
 	scratch     []byte
@@ -195,6 +197,17 @@ func (s *session) serve() {
 // loop reads client messages until the client leaves or breaks the rules.
 func (s *session) loop() {
 	for {
+		if s.contended {
+			// The last request gave its server to a waiting client.
+			// Let the runnable goroutines go first: by the time this
+			// one reads, its client has more often sent its next
+			// message, and a read that finds nothing (then a park and
+			// a poll) is saved.
+			s.contended = false
+			if s.fr.buffered() == 0 {
+				runtime.Gosched()
+			}
+		}
 		typ, frame, err := s.fr.next()
 		if err != nil {
 			if fe, ok := err.(*frameError); ok {
