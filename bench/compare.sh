@@ -68,25 +68,15 @@ install_missing
 find_pgbouncer
 MAX_CLIENTS=$((CLIENTS + 200))
 
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-chmod 755 "$WORK"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$WORK/runs"
+make_work
 
-# build REV OUT: a revision exported apart from the working tree, or the
-# tree itself.
+# build REV OUT: a revision (bench/lib/common.sh), or the working tree.
 build() {
-  local rev=$1 out=$2
-  if [ "$rev" = tree ]; then
-    go build -trimpath -o "$out" ./cmd/sluice || die "building sluice from the working tree failed"
-    return
+  if [ "$1" = tree ]; then
+    go build -trimpath -o "$2" ./cmd/sluice || die "building sluice from the working tree failed"
+  else
+    build_rev "$1" "$2"
   fi
-  local src=$WORK/src-$(basename "$out")
-  mkdir -p "$src"
-  git archive "$rev" | tar -x -C "$src"
-  (cd "$src" && go build -trimpath -o "$out" ./cmd/sluice) || die "building sluice at $rev failed"
 }
 LABEL_A=${REVS[0]}
 LABEL_B=${REVS[1]}
@@ -106,13 +96,16 @@ PGPASSWORD=$BENCH_PASSWORD "$PGBIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U "$BENC
   "$BENCH_DB" >"$WORK/init.log" 2>&1 || { tail -n 20 "$WORK/init.log" >&2; die "pgbench -i failed"; }
 write_pgbouncer_config "$PGBOUNCER_PORT" "$PG_PORT"
 start_pgbouncer "$PGBOUNCER_PORT"
-SLUICE_DIR=$WORK/a SLUICE_BIN=$WORK/sluice-a
-write_sluice_config "$PORT_A" "$PG_PORT" "$ADMIN_A"
-start_sluice "$PORT_A"
+# start_build NAME PORT ADMIN: the build $WORK/sluice-NAME, its config and
+# log in $WORK/NAME; its pid is left in SLUICE_PID.
+start_build() {
+  SLUICE_DIR=$WORK/$1 SLUICE_BIN=$WORK/sluice-$1
+  write_sluice_config "$2" "$PG_PORT" "$3"
+  start_sluice "$2"
+}
+start_build a "$PORT_A" "$ADMIN_A"
 PID_A=$SLUICE_PID
-SLUICE_DIR=$WORK/b SLUICE_BIN=$WORK/sluice-b
-write_sluice_config "$PORT_B" "$PG_PORT" "$ADMIN_B"
-start_sluice "$PORT_B"
+start_build b "$PORT_B" "$ADMIN_B"
 PID_B=$SLUICE_PID
 
 TARGETS=(pgbouncer base new)

@@ -112,24 +112,14 @@ else
   fi
 fi
 
-WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-chmod 755 "$WORK"
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$WORK/runs"
+make_work
 SLUICE_DIR=$WORK/sluice
 
 SLUICE_BIN=$WORK/sluice-bin
 if [ -n "$COMMIT" ]; then
-  # A committed revision, exported apart from the working tree, so a
-  # half-edited tree neither breaks the build nor mislabels the results.
-  # -trimpath keeps the build cache valid across work folders.
   SLUICE_REV=$(git rev-parse --short "$COMMIT^{commit}") || die "--commit $COMMIT: not a revision"
   say "building sluice from commit $SLUICE_REV and the bench helpers from the tree"
-  mkdir -p "$WORK/src"
-  git archive "$SLUICE_REV" | tar -x -C "$WORK/src"
-  (cd "$WORK/src" && go build -trimpath -o "$SLUICE_BIN" ./cmd/sluice) || die "building sluice at $SLUICE_REV failed"
+  build_rev "$SLUICE_REV" "$SLUICE_BIN"
 else
   SLUICE_REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$([ -z "$(git status --porcelain -- cmd config proxy rewrite resultcache monitor internal 2>/dev/null)" ] || echo ' + uncommitted changes in the tree')"
   say "building sluice and the bench helpers from the working tree"

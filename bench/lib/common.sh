@@ -79,3 +79,25 @@ wait_sql() {
   [ -n "$logfile" ] && tail -n 20 "$logfile" >&2
   die "$name did not accept a login on 127.0.0.1:$port within 30 s"
 }
+
+# make_work creates the run's work folder ($WORK, with runs/ in it) and
+# arranges for cleanup on exit and on Ctrl-C.
+make_work() {
+  WORK=$(mktemp -d /tmp/sluice-bench.XXXXXX)
+  chmod 755 "$WORK"
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  mkdir -p "$WORK/runs"
+}
+
+# build_rev REV OUT builds Sluice at a committed revision, exported apart
+# from the working tree, so a half-edited tree neither breaks the build nor
+# mislabels the results. -trimpath keeps the build cache valid across work
+# folders.
+build_rev() {
+  local rev=$1 out=$2 src
+  src=$(mktemp -d "$WORK/src.XXXXXX")
+  git archive "$rev" | tar -x -C "$src"
+  (cd "$src" && go build -trimpath -o "$out" ./cmd/sluice) || die "building sluice at $rev failed"
+}
