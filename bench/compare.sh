@@ -119,8 +119,7 @@ say "$ROUNDS round(s) x ${#MODES[@]} modes x 3 targets x $DURATION s (pgbouncer 
 : >"$WORK/runs.tsv"
 for round in $(seq "$ROUNDS"); do
   for mode in "${MODES[@]}"; do
-    for i in 0 1 2; do
-      target=${TARGETS[$(((i + round - 1) % 3))]}
+    for target in $(rotated "$round" "${TARGETS[@]}"); do
       pid=$(pid_of "$target")
       kill -0 "$pid" 2>/dev/null || die "$target (pid $pid) is gone; its log is in $WORK"
       log=$WORK/runs/r$round-$mode-$target.log

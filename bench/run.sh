@@ -146,13 +146,10 @@ if has_target sluice; then
   probe_pprof_endpoint
 fi
 
-# Each round starts one target later (direct, pgbouncer, sluice; then
-# pgbouncer, sluice, direct; ...), so no target always runs first or always
-# follows the same one.
 for round in $(seq "$ROUNDS"); do
   for mode in "${MODES[@]}"; do
-    for i in "${!TARGETS[@]}"; do
-      run_one "$round" "$mode" "${TARGETS[$(((i + round - 1) % ${#TARGETS[@]}))]}"
+    for target in $(rotated "$round" "${TARGETS[@]}"); do
+      run_one "$round" "$mode" "$target"
     done
   done
 done

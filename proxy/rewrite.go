@@ -103,11 +103,8 @@ func (s *session) rewriteParse() {
 	}
 	// A client that parses the same text again under the same name
 	// (every unnamed Parse of a pipeline, say) reuses the previous copy.
-	prev, hadPrev := s.stmtDec[name]
-	orig := prev.orig
-	if !hadPrev || orig != string(rest[:end]) {
-		orig = string(rest[:end])
-	}
+	prev := s.stmtDec[name]
+	orig := reuseString(prev.orig, rest[:end])
 	d := eng.Process(orig, s.rsess)
 	if d.Log {
 		s.log.Info().EmbedObject(d).Msg("rule matched")
@@ -139,12 +136,18 @@ func (s *session) rewriteParse() {
 	}
 	f := stmtFacts{d: d, orig: orig, eng: eng}
 	if t := rest[end+1:]; len(t) > 2 {
-		f.types = prev.types
-		if !hadPrev || f.types != string(t) {
-			f.types = string(t)
-		}
+		f.types = reuseString(prev.types, t)
 	}
 	s.stmtDec[name] = f
+}
+
+// reuseString returns prev when it holds b's bytes (comparing allocates
+// nothing), else a new string of b.
+func reuseString(prev string, b []byte) string {
+	if prev == string(b) {
+		return prev
+	}
+	return string(b)
 }
 
 // writes reports whether a decision's statements write anything.

@@ -101,3 +101,16 @@ build_rev() {
   git archive "$rev" | tar -x -C "$src"
   (cd "$src" && go build -trimpath -o "$out" ./cmd/sluice) || die "building sluice at $rev failed"
 }
+
+# rotated ROUND ITEM... prints the items one per line, starting ROUND-1
+# places later (round 1: a b c; round 2: b c a; ...), so in interleaved
+# runs no target always runs first or always follows the same one.
+rotated() {
+  local round=$1 i n
+  shift
+  n=$#
+  for ((i = 0; i < n; i++)); do
+    local k=$(((i + round - 1) % n + 1))
+    echo "${!k}"
+  done
+}
